@@ -1,0 +1,13 @@
+"""sklearn-cnn: convolutional networks as scikit-learn estimators.
+
+PyTorch does the math, skorch runs the training loop, torchvision supplies backbones and
+image operations; the estimators drop into Pipelines, GridSearchCV, cross-validation and
+joblib persistence like any other scikit-learn model.
+"""
+
+from .classifier import CNNClassifier
+from .devices import resolve_device
+
+__version__ = "0.1.0"
+
+__all__ = ["CNNClassifier", "resolve_device", "__version__"]

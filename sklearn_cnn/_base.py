@@ -1,0 +1,440 @@
+"""BaseCNNClassifier: validation, labels, device, skorch wiring, predict.
+
+The estimators are plain scikit-learn estimators whose ``__init__`` stores flat,
+grid-searchable parameters. ``fit`` validates them and the data, then builds a skorch
+``NeuralNetClassifier`` around the module that the subclass builds, and trains it. The
+net is kept as ``net_``; its module and history are ``module_`` and ``history_``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _assert_all_finite,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+from skorch.helper import predefined_split
+from torch import nn
+
+from ._data import (
+    BatchIterator,
+    ImageDataset,
+    count_batches,
+    place_dataset,
+    to_channels_last,
+    to_compact_tensor,
+    validate_input,
+)
+from .augmentation import PRESETS, make_augmentation
+from .devices import resolve_device
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+_WITH_MOMENTUM = (torch.optim.SGD, torch.optim.RMSprop)
+
+
+class _RecordLR(Callback):
+    """Records the learning rate each epoch trains with (the head's, with backbone_lr)."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("lr", net.optimizer_.param_groups[-1]["lr"])
+
+
+def _one_cycle(optimizer, *, total_steps, last_epoch=-1):
+    # Peaks at each parameter group's own learning rate, so backbone_lr keeps its ratio.
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group["lr"] for group in optimizer.param_groups],
+        total_steps=total_steps,
+        last_epoch=last_epoch,
+    )
+
+
+class _Net(NeuralNetClassifier):
+    """skorch's classifier with mixed-precision autocast around the forward pass."""
+
+    def __init__(self, *args, autocast_dtype=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.autocast_dtype = autocast_dtype
+
+    def infer(self, x, **fit_params):
+        if self.autocast_dtype is None:
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
+            return super().infer(x, **fit_params).float()
+
+
+class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
+    """Shared machinery of :class:`CNNClassifier` and :class:`TransferClassifier`.
+
+    Subclasses implement ``_build_module(input_shape, n_classes)`` and may add callbacks
+    (``_module_callbacks``) and optimizer parameter groups (``_param_groups``).
+    """
+
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "augment": [None, StrOptions(set(PRESETS)), callable],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "lr_schedule": [None, StrOptions({"cosine", "onecycle", "step", "plateau"})],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "tta": ["boolean"],
+        "data_format": [StrOptions({"channels_last", "channels_first"})],
+        "image_shape": [None, tuple, list],
+        "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "float32", "bfloat16"})],
+        "compile": ["boolean"],
+        "callbacks": [None, list],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    # ------------------------------------------------------------------ hooks
+    def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _check_architecture(self) -> None:
+        """Checks of subclass parameters that ``_parameter_constraints`` cannot express."""
+
+    def _module_callbacks(self) -> list:
+        return []
+
+    def _param_groups(self) -> list:
+        return []
+
+    # -------------------------------------------------------------- fitting
+    def fit(self, X, y):
+        """Train the network on images ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_pixels)
+            Training images, channels-last unless ``data_format="channels_first"``.
+            uint8 pixels are scaled to [0, 1]; other dtypes are used as given.
+        y : array-like of shape (n_samples,)
+            Class labels of any dtype (strings, integers with gaps, ...).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, epochs=self.max_epochs, keep=self.warm_start)
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch, keeping the weights from earlier calls.
+
+        Parameters
+        ----------
+        X : array-like of images
+            As in :meth:`fit`; the image shape must not change between calls.
+        y : array-like of shape (n_samples,)
+            Labels, all among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that any call will see; needed on the first call unless ``y``
+            holds them all. Ignored on later calls.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        return self._fit(X, y, epochs=1, keep=True, classes=classes)
+
+    def _fit(self, X, y, *, epochs, keep, classes=None):
+        self._validate_params()
+        self._check_architecture()
+        keep = keep and hasattr(self, "net_")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None.")
+        images = self._validate_images(X, reset=not keep)
+        y_encoded = self._encode_labels(y, images, reset=not keep, classes=classes)
+        device = self.device_ if keep else resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+
+        dataset = ImageDataset(to_compact_tensor(images), torch.from_numpy(y_encoded))
+        train, valid = self._split(dataset, y_encoded, seed)
+        train = place_dataset(train, device)
+        if valid is not None:
+            valid = place_dataset(valid, device)
+
+        fork_devices = [device.index] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices, device_type=device.type):
+            torch.manual_seed(seed)
+            if not keep:
+                self.device_ = device
+                self.net_ = self._make_net(y_encoded, len(train), seed)
+            # A plain attribute: skorch's set_params re-initialises nets for prefixed keys.
+            self.net_.iterator_train__seed = seed
+            self.net_.train_split = None if valid is None else predefined_split(valid)
+            try:
+                self.net_.partial_fit(train, y=None, epochs=epochs)
+            finally:
+                # The net is pickled with the model: keep no reference to the data.
+                self.net_.train_split = None
+        return self
+
+    def _split(self, dataset, y_encoded, seed):
+        """The stratified, seeded validation split that early stopping monitors."""
+        if not self.early_stopping:
+            return dataset, None
+        try:
+            train_idx, valid_idx = train_test_split(
+                np.arange(len(y_encoded)), test_size=self.validation_fraction,
+                stratify=y_encoded, random_state=seed,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={self.validation_fraction} of "
+                f"the {len(y_encoded)} training images, stratified by class, and cannot: {exc} "
+                "Use more data, a larger validation_fraction, or early_stopping=False."
+            ) from None
+        train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
+        return (ImageDataset(dataset.X[train_idx], dataset.y[train_idx]),
+                ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))
+
+    def _make_net(self, y_encoded, n_train, seed) -> _Net:
+        n_classes = len(self.classes_)
+        device = self.device_
+        module = self._build_module(self.input_shape_, n_classes)
+        memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        module = module.to(device=device, memory_format=memory_format)
+
+        optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
+        if issubclass(optimizer, _WITH_MOMENTUM):
+            optimizer_kwargs["optimizer__momentum"] = self.momentum
+        if self._param_groups():
+            optimizer_kwargs["optimizer__param_groups"] = self._param_groups()
+
+        batches_per_epoch = count_batches(n_train, self.batch_size, drop_single=True)
+        net = _Net(
+            module=module,
+            criterion=nn.CrossEntropyLoss,
+            criterion__weight=self._class_weights(y_encoded),
+            criterion__label_smoothing=float(self.label_smoothing),
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_train__device=device,
+            iterator_train__seed=seed,
+            iterator_train__transform=make_augmentation(self.augment, self.input_shape_),
+            iterator_train__drop_single=True,
+            iterator_train__memory_format=memory_format,
+            iterator_valid=BatchIterator,
+            iterator_valid__device=device,
+            iterator_valid__memory_format=memory_format,
+            train_split=None,
+            callbacks=self._callbacks(batches_per_epoch),
+            verbose=int(self.verbose),
+            device=device,
+            compile=self.compile,
+            autocast_dtype=self._autocast_dtype(device),
+            **optimizer_kwargs,
+        )
+        return net.initialize()
+
+    def _callbacks(self, batches_per_epoch: int) -> list:
+        callbacks = [
+            ("train_acc", EpochScoring("accuracy", name="train_acc", on_train=True,
+                                       lower_is_better=False)),
+            ("lr", _RecordLR()),
+        ]
+        if self.lr_schedule is not None:
+            callbacks.append(("lr_schedule", self._lr_scheduler(batches_per_epoch)))
+        if self.early_stopping:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.patience, load_best=True)))
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks += self._module_callbacks()
+        for i, callback in enumerate(self.callbacks or []):
+            callbacks.append(callback if isinstance(callback, tuple) else (f"user_{i}", callback))
+        return callbacks
+
+    def _lr_scheduler(self, batches_per_epoch: int) -> LRScheduler:
+        common = dict(event_name=None, last_epoch=-1)
+        if self.lr_schedule == "cosine":
+            return LRScheduler("CosineAnnealingLR", T_max=self.max_epochs, **common)
+        if self.lr_schedule == "step":
+            return LRScheduler("StepLR", step_size=max(1, self.max_epochs // 3), gamma=0.1,
+                               **common)
+        if self.lr_schedule == "plateau":
+            monitor = "valid_loss" if self.early_stopping else "train_loss"
+            return LRScheduler("ReduceLROnPlateau", monitor=monitor, factor=0.5, patience=2,
+                               event_name=None)
+        return LRScheduler(_one_cycle, total_steps=self.max_epochs * batches_per_epoch,
+                           step_every="batch", **common)
+
+    def _class_weights(self, y_encoded) -> torch.Tensor | None:
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
+                                           y=y_encoded)
+        else:
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(f"class_weight names classes that are not in y: "
+                                 f"{sorted(map(str, unknown))}; the classes are "
+                                 f"{self.classes_.tolist()}.")
+            weights = [self.class_weight.get(c, 1.0) for c in self.classes_.tolist()]
+        return torch.as_tensor(weights, dtype=torch.float32)
+
+    def _autocast_dtype(self, device: torch.device):
+        if self.precision == "bfloat16":
+            return torch.bfloat16
+        if self.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+
+    # ----------------------------------------------------------- validation
+    def _validate_images(self, X, *, reset: bool) -> np.ndarray:
+        """Checked channels-last images; at predict, they must match the training images."""
+        X = validate_input(self, X, reset=reset)
+        if reset:
+            images = to_channels_last(X, data_format=self.data_format,
+                                      image_shape=self.image_shape)
+            self.input_shape_ = tuple(int(s) for s in images.shape[1:])
+            return images
+        if X.ndim == 2:  # flat rows of the right length: the training images' shape
+            return X.reshape(len(X), *self.input_shape_)
+        images = to_channels_last(X, data_format=self.data_format)
+        if tuple(images.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X holds images of shape {tuple(images.shape[1:])} (height, width, channels), "
+                f"but {type(self).__name__} was fitted on images of shape {self.input_shape_}. "
+                "Resize them (ImageResizer) and convert channels (GrayscaleToRGB) as the "
+                "training images were."
+            )
+        return images
+
+    def _encode_labels(self, y, images, *, reset: bool, classes=None) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        if y.dtype.kind == "f":
+            _assert_all_finite(y, input_name="y")
+        check_classification_targets(y)
+        if reset:
+            encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
+            if len(encoder.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes to train, but y has only "
+                    f"one class: {encoder.classes_[0]!r}."
+                )
+            self.classes_ = encoder.classes_
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y has labels {unseen.tolist()} that are not among classes_ "
+                             f"{self.classes_.tolist()}; pass every class in `classes` on the "
+                             "first call to partial_fit.")
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    # ----------------------------------------------------------- prediction
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities for images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of images
+            Of the same height, width and channels as the training images.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``. With ``tta=True`` they are
+            averaged with those of the left-right mirrored images.
+        """
+        check_is_fitted(self)
+        images = self._validate_images(X, reset=False)
+        dataset = ImageDataset(to_compact_tensor(images))
+        module = self.net_.module_
+        device = torch.device(self.net_.device)
+        memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        autocast_dtype = self._autocast_dtype(device)
+        # Our own loop rather than skorch's forward_iter: inference_mode, test-time
+        # augmentation and autocast, with the probabilities kept on the device until the end.
+        batches = BatchIterator(dataset, 4 * self.batch_size, device=device,
+                                memory_format=memory_format)
+        module.eval()
+        probabilities = []
+        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype,
+                                                    enabled=autocast_dtype is not None):
+            for xb, _ in batches:
+                proba = module(xb).double().softmax(dim=1)
+                if self.tta:
+                    proba = (proba + module(xb.flip(-1)).double().softmax(dim=1)) / 2
+                probabilities.append(proba)
+        return torch.cat(probabilities).cpu().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels for images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of images
+            Of the same height, width and channels as the training images.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        check_is_fitted(self)
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # ------------------------------------------------------------ fitted views
+    @property
+    def module_(self) -> nn.Module:
+        """The trained ``torch.nn.Module``."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_
+
+    @property
+    def history_(self):
+        """skorch's per-epoch history: train/valid loss and accuracy, lr, duration."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            # skorch maps CUDA tensors to the CPU when a model saved on a GPU is loaded on a
+            # machine without one; keep device_ in step with where the net now lives.
+            self.device_ = torch.device(self.net_.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,231 @@
+"""Image array validation, layout conversion, compact storage and the batch iterator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from sklearn.utils.validation import _check_feature_names, check_array
+
+LAYOUT_HELP = (
+    "Pass images as (n_samples, height, width) for grayscale, (n_samples, height, width, "
+    "channels) for colour (channels_last, like NumPy, PIL and matplotlib), or flat rows "
+    "(n_samples, n_pixels) with image_shape=(height, width[, channels])."
+)
+
+
+def infer_image_shape(n_features: int, image_shape=None) -> tuple[int, int, int]:
+    """The (height, width, channels) of flat rows with ``n_features`` values.
+
+    With ``image_shape`` given, it is checked against ``n_features``; without it a perfect
+    square becomes a square grayscale image (digits' 64 values → 8×8) and anything else a
+    one-row grayscale strip (1 × n_features).
+    """
+    if image_shape is not None:
+        try:
+            shape = tuple(int(s) for s in image_shape)
+        except (TypeError, ValueError):
+            shape = ()
+        if len(shape) == 2:
+            shape = (*shape, 1)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(
+                "image_shape must be (height, width) or (height, width, channels) of positive "
+                f"integers, got {image_shape!r}."
+            )
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} holds {math.prod(shape)} values, but each "
+                f"row of X has {n_features}. Pass an image_shape whose product is {n_features}."
+            )
+        return shape
+    side = math.isqrt(n_features)
+    if side * side == n_features:
+        return (side, side, 1)
+    return (1, n_features, 1)
+
+
+def check_pixels(X, *, estimator=None) -> np.ndarray:
+    """``X`` as a numeric, finite, non-empty array of 2 to 4 dimensions.
+
+    Reuses scikit-learn's ``check_array`` for the numeric, finite and non-empty checks (and
+    its messages), then adds the image rule on the number of dimensions.
+    """
+    X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=True,
+                    estimator=estimator, input_name="X")
+    if X.ndim > 4:
+        raise ValueError(f"X has {X.ndim} dimensions (shape {X.shape}); images have 2 to 4. "
+                         + LAYOUT_HELP)
+    if X.dtype == np.bool_:
+        X = X.astype(np.float32)
+    return X
+
+
+def to_channels_last(X: np.ndarray, *, data_format="channels_last", image_shape=None):
+    """A checked array as (n_samples, height, width, channels), a view when possible."""
+    if X.ndim == 2:
+        return X.reshape(len(X), *infer_image_shape(X.shape[1], image_shape))
+    if X.ndim == 3:
+        return X[..., np.newaxis]
+    if data_format == "channels_first":
+        return X.transpose(0, 2, 3, 1)
+    return X
+
+
+def validate_input(estimator, X, *, reset: bool) -> np.ndarray:
+    """Checked pixels plus scikit-learn's bookkeeping of the input.
+
+    Column names of DataFrames are checked by scikit-learn's own helper, and
+    ``n_features_in_`` is the number of values per image; flat rows of another length are
+    refused at predict/transform with scikit-learn's usual message.
+    """
+    _check_feature_names(estimator, X, reset=reset)
+    X = check_pixels(X, estimator=estimator)
+    n_features = math.prod(X.shape[1:])
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif X.ndim == 2 and n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is "
+                         f"expecting {estimator.n_features_in_} features as input.")
+    return X
+
+
+def to_compact_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) array → contiguous (N, C, H, W) tensor, uint8 kept as uint8.
+
+    uint8 images stay 1 byte a pixel until a batch is taken (a quarter of float32); every
+    other dtype becomes float32.
+    """
+    if images.dtype != np.uint8:
+        images = images.astype(np.float32, copy=False)
+    nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    if not nchw.flags.writeable:
+        # torch.from_numpy shares memory and refuses read-only arrays (memmaps): copy those.
+        # Writable input may be shared: batches never modify the stored tensor in place.
+        nchw = nchw.copy()
+    return torch.from_numpy(nchw)
+
+
+def to_float_batch(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels → float in [0, 1] (torchvision's ``ToDtype(scale=True)``); floats as given."""
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(255.0)
+    return batch.float()
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Images (N, C, H, W) and optional encoded labels (N,), as whole tensors."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor | None = None):
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], (self.y[i] if self.y is not None else torch.zeros((), dtype=torch.long))
+
+    def to(self, device: torch.device) -> ImageDataset:
+        y = None if self.y is None else self.y.to(device)
+        return ImageDataset(self.X.to(device), y)
+
+
+def place_dataset(dataset: ImageDataset, device: torch.device, max_fraction: float = 0.25):
+    """Move a dataset to a CUDA device once when it fits in ``max_fraction`` of free memory.
+
+    Otherwise it stays on the host, pinned so that per-batch copies are asynchronous.
+    """
+    if device.type != "cuda":
+        return dataset
+    nbytes = dataset.X.numel() * dataset.X.element_size()
+    free, _ = torch.cuda.mem_get_info(device)
+    if nbytes <= max_fraction * free:
+        return dataset.to(device)
+    y = None if dataset.y is None else dataset.y.pin_memory()
+    return ImageDataset(dataset.X.pin_memory(), y)
+
+
+def count_batches(n_samples: int, batch_size: int, *, drop_single: bool = False) -> int:
+    """Batches per pass over ``n_samples``, as :class:`BatchIterator` yields them."""
+    full, rest = divmod(n_samples, batch_size)
+    return full + (rest > 1 or (rest == 1 and not (drop_single and n_samples > 1)))
+
+
+class BatchIterator:
+    """Mini-batches by slicing whole tensors: one index operation per batch.
+
+    skorch's default ``DataLoader`` calls ``__getitem__`` per sample and collates; for
+    in-memory images that costs more than the forward pass of a small CNN, so this
+    iterator is passed to skorch as ``iterator_train``/``iterator_valid`` instead.
+
+    Parameters
+    ----------
+    dataset : ImageDataset
+    batch_size : int
+    shuffle : bool
+        A new seeded permutation per pass (epoch).
+    device : torch.device
+        Where batches are delivered, as float tensors.
+    seed : int or None
+        Seeds the permutation and ``transform``'s generator.
+    transform : callable or None
+        ``transform(batch, generator) -> batch`` applied to each float batch (augmentation).
+    drop_single : bool
+        Skip a trailing batch of one sample (batch norm cannot train on it).
+    memory_format : torch.memory_format
+        ``torch.channels_last`` speeds convolutions up on CUDA.
+    """
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        device: torch.device | str = "cpu",
+        seed: int | None = None,
+        transform: Callable | None = None,
+        drop_single: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = torch.device(device)
+        self.transform = transform
+        self.drop_single = drop_single
+        self.memory_format = memory_format
+        self._order_rng = torch.Generator()
+        self._aug_rng = torch.Generator(device=self.device)
+        if seed is not None:
+            self._order_rng.manual_seed(seed)
+            self._aug_rng.manual_seed(seed + 1)
+        else:
+            self._order_rng.seed()
+            self._aug_rng.seed()
+
+    def __len__(self) -> int:
+        return count_batches(len(self.dataset), self.batch_size, drop_single=self.drop_single)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        X, y = self.dataset.X, self.dataset.y
+        n = len(X)
+        order = None
+        if self.shuffle:
+            order = torch.randperm(n, generator=self._order_rng).to(X.device)
+        non_blocking = X.device.type == "cpu" and X.is_pinned()
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if self.drop_single and stop - start == 1 and n > 1:
+                break
+            index = slice(start, stop) if order is None else order[start:stop]
+            xb = to_float_batch(X[index].to(self.device, non_blocking=non_blocking))
+            if self.memory_format is not torch.contiguous_format:
+                xb = xb.contiguous(memory_format=self.memory_format)
+            if self.transform is not None:
+                xb = self.transform(xb, self._aug_rng)
+            yb = None if y is None else y[index].to(self.device, non_blocking=non_blocking)
+            yield xb, yb

@@ -1,0 +1,83 @@
+"""Device selection: ``"auto"`` picks the best accelerator, explicit names are checked."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["resolve_device"]
+
+_DEVICE_HELP = "use 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn a device name into a :class:`torch.device` that exists on this machine.
+
+    ``"auto"`` is the quiet choice: the first of CUDA, Apple MPS and CPU that is
+    available. An explicit accelerator that is not there is an error, never a silent
+    fallback to the CPU.
+
+    Parameters
+    ----------
+    device : str or torch.device, default="auto"
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a ``torch.device``.
+
+    Returns
+    -------
+    torch.device
+        The device; a bare ``"cuda"`` gets the index of the current CUDA device.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown or the device is not available here.
+    TypeError
+        If ``device`` is neither a string nor a ``torch.device``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    True
+    """
+    if isinstance(device, torch.device):
+        resolved = device
+    elif not isinstance(device, str):
+        raise TypeError(f"device must be a string or a torch.device, got {device!r}; {_DEVICE_HELP}.")
+    elif device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    else:
+        try:
+            resolved = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"Unknown device {device!r}; {_DEVICE_HELP}.") from None
+
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} asks for a CUDA GPU, but PyTorch sees none on this machine "
+                "(torch.cuda.is_available() is False). Use device='auto' to fall back to the "
+                "CPU quietly, or device='cpu'."
+            )
+        count = torch.cuda.device_count()
+        if resolved.index is None:
+            return torch.device("cuda", torch.cuda.current_device())
+        if resolved.index >= count:
+            raise ValueError(
+                f"device={device!r} asks for CUDA device {resolved.index}, but this machine has "
+                f"{count} (cuda:0 to cuda:{count - 1})."
+            )
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device={device!r} asks for Apple's MPS backend, which is not available here; "
+                "use device='auto' or device='cpu'."
+            )
+    elif resolved.type != "cpu":
+        raise ValueError(f"Unsupported device {device!r}; {_DEVICE_HELP}.")
+    return resolved

@@ -1,0 +1,179 @@
+"""The ``nn.Module`` builders: the lesson's ConvNet and the transfer-learning wrapper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["ConvNet", "InputAdapter", "TransferNet", "replace_head", "backbone_stages"]
+
+
+class ConvNet(nn.Module):
+    """Conv → (BatchNorm) → ReLU → pool blocks, global average pooling, dropout, dense head.
+
+    The blocks adapt to the input size: a dimension is pooled only while it is at least 2
+    pixels, so an 8×8 digit and a 224×224 photo both work with the same ``filters``.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input images.
+    n_classes : int
+        Outputs (logits).
+    input_size : (int, int)
+        Height and width of the input images.
+    filters : sequence of int, default=(32, 64, 128)
+        Output channels of each convolutional block.
+    kernel_size : int, default=3
+        Convolution kernel size, odd ("same" padding).
+    pooling : {"max", "avg"} or None, default="max"
+        Downsampling after each block; None uses stride-2 convolutions instead.
+    batch_norm : bool, default=True
+        Batch normalisation after each convolution.
+    dropout : float, default=0.0
+        Dropout before each dense layer.
+    hidden_units : sequence of int, default=()
+        Sizes of dense ReLU layers between the pooled features and the output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.networks import ConvNet
+    >>> net = ConvNet(in_channels=1, n_classes=10, input_size=(8, 8))
+    >>> net(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        n_classes: int,
+        input_size: tuple[int, int],
+        filters: Sequence[int] = (32, 64, 128),
+        kernel_size: int = 3,
+        pooling: str | None = "max",
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        hidden_units: Sequence[int] = (),
+    ):
+        super().__init__()
+        height, width = input_size
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for n_filters in filters:
+            # Halve each dimension that still has at least 2 pixels.
+            step = (2 if height >= 2 else 1, 2 if width >= 2 else 1)
+            stride = step if pooling is None else 1
+            layers.append(
+                nn.Conv2d(channels, n_filters, kernel_size, stride=stride,
+                          padding=kernel_size // 2, bias=not batch_norm)
+            )
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(n_filters))
+            layers.append(nn.ReLU(inplace=True))
+            if pooling is not None and step != (1, 1):
+                pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+                layers.append(pool(step))
+            if pooling is None:  # an odd kernel with stride 2 and "same" padding: ceil(n / 2)
+                height, width = -(-height // step[0]), -(-width // step[1])
+            else:
+                height, width = height // step[0], width // step[1]
+            channels = n_filters
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        head: list[nn.Module] = []
+        for units in hidden_units:
+            head += [nn.Dropout(dropout), nn.Linear(channels, units), nn.ReLU(inplace=True)]
+            channels = units
+        head += [nn.Dropout(dropout), nn.Linear(channels, n_classes)]
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+class InputAdapter(nn.Module):
+    """Per-batch input adaptation on the device: grayscale → RGB, resize, normalise.
+
+    Inside the module, so that images are never resized or copied as a whole dataset and
+    predict applies exactly what training applied.
+    """
+
+    def __init__(self, *, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.size = tuple(size)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1 and self.mean.shape[1] == 3:
+            x = x.expand(-1, 3, -1, -1)
+        if tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True,
+                              align_corners=False)
+        return (x - self.mean) / self.std
+
+
+class TransferNet(nn.Module):
+    """A torchvision backbone behind an :class:`InputAdapter`.
+
+    Batch-norm layers whose parameters are all frozen stay in eval mode while training,
+    so a frozen backbone keeps its running statistics.
+    """
+
+    def __init__(self, *, adapter: InputAdapter, backbone: nn.Module):
+        super().__init__()
+        self.adapter = adapter
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.adapter(x))
+
+    def train(self, mode: bool = True) -> TransferNet:
+        super().train(mode)
+        if mode:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+                    p.requires_grad for p in module.parameters()
+                ):
+                    module.eval()
+        return self
+
+
+def replace_head(model: nn.Module, new_head: nn.Module) -> tuple[str, int]:
+    """Replace the model's last ``nn.Linear`` (its classifier, whatever the family calls it).
+
+    Returns the dotted name of the replaced layer and its number of input features.
+    """
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier layer to replace.")
+    name, layer = linears[-1]
+    model.set_submodule(name, new_head)
+    return name, layer.in_features
+
+
+def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:
+    """The backbone's stages in input-to-output order, for freezing the first ones.
+
+    The stages are the model's top-level children that hold parameters, the head excluded;
+    when a single container holds them all (``features`` in MobileNet/EfficientNet/ConvNeXt,
+    ``trunk_output`` in RegNet), its children are the stages.
+    """
+    head_root = head_name.split(".")[0]
+    prefix = ""
+    module = model
+    while True:
+        stages = [
+            (prefix + name, child)
+            for name, child in module.named_children()
+            if (prefix + name) != head_root and any(True for _ in child.parameters())
+        ]
+        if len(stages) == 1 and len(list(stages[0][1].children())) > 1:
+            prefix, module = stages[0][0] + ".", stages[0][1]
+            continue
+        return stages
