@@ -169,6 +169,10 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, *, epochs, keep, classes=None):
         self._validate_params()
+        if isinstance(self.optimizer, type) and not issubclass(self.optimizer,
+                                                              torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
+                            f"torch.optim.Optimizer subclass, got {self.optimizer!r}.")
         self._check_architecture()
         keep = keep and hasattr(self, "net_")
         if y is None:

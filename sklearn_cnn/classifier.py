@@ -126,7 +126,7 @@ default="adam"
     >>> from sklearn_cnn import CNNClassifier
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X.reshape(-1, 8, 8) / 16
-    >>> clf = CNNClassifier(filters=(16, 32), max_epochs=3, random_state=0, device="cpu")
+    >>> clf = CNNClassifier(filters=(32, 64), max_epochs=5, random_state=0, device="cpu")
     >>> clf.fit(X[:500], y[:500]).input_shape_
     (8, 8, 1)
     >>> clf.predict(X[500:503]).shape

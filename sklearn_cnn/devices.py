@@ -44,7 +44,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         resolved = device
     elif not isinstance(device, str):
-        raise TypeError(f"device must be a string or a torch.device, got {device!r}; {_DEVICE_HELP}.")
+        raise TypeError(
+            f"device must be a string or a torch.device, got {device!r}; {_DEVICE_HELP}."
+        )
     elif device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())

@@ -1,6 +1,5 @@
 """scikit-learn's own estimator checks, run on every estimator and transformer."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cnn import CNNClassifier

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Digits as (n, 8, 8) float images in [0, 1], and labels."""
+    from sklearn_cnn.datasets import load_digits_images
+
+    X, y = load_digits_images()
+    return (X / 16).astype(np.float32), y
+
+
+@pytest.fixture
+def tiny():
+    """Two easily separable classes of 6×6 images: bright top half vs bright bottom half."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 0.3, size=(40, 6, 6)).astype(np.float32)
+    y = np.array(["top", "bottom"] * 20)
+    X[y == "top", :3] += 0.7
+    X[y == "bottom", 3:] += 0.7
+    return X, y
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -1,0 +1,251 @@
+import os
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn.networks import ConvNet
+from sklearn_cnn.preprocessing import ChannelStandardizer, PixelScaler
+
+from .conftest import requires_cuda
+
+FAST = dict(filters=(8, 16), max_epochs=2, batch_size=16, device="cpu", random_state=0)
+
+
+def test_fit_predict_string_labels(tiny):
+    X, y = tiny
+    clf = CNNClassifier(**{**FAST, "max_epochs": 10, "lr": 0.01}).fit(X, y)
+    assert list(clf.classes_) == ["bottom", "top"]
+    assert clf.predict(X).dtype == y.dtype
+    assert clf.score(X, y) >= 0.9
+    proba = clf.predict_proba(X)
+    assert proba.shape == (40, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert clf.input_shape_ == (6, 6, 1)
+    assert clf.n_features_in_ == 36
+    assert clf.device_ == torch.device("cpu")
+    assert isinstance(clf.module_, ConvNet)
+    assert len(clf.history_) == 10
+
+
+def test_integer_labels_with_gaps(tiny):
+    X, _ = tiny
+    y = np.array([3, 70] * 20)
+    clf = CNNClassifier(**FAST).fit(X, y)
+    assert list(clf.classes_) == [3, 70]
+    assert set(clf.predict(X)) <= {3, 70}
+
+
+@pytest.mark.parametrize("size", [8, 224])
+def test_adapts_to_image_size(size):
+    X = np.random.RandomState(0).randint(0, 256, size=(6, size, size, 3), dtype=np.uint8)
+    clf = CNNClassifier(filters=(4, 4, 4), max_epochs=1, batch_size=3, device="cpu",
+                        random_state=0).fit(X, [0, 1] * 3)
+    assert clf.predict_proba(X).shape == (6, 2)
+
+
+def test_one_pixel_high_strips_and_stride_pooling():
+    # 2-D tabular rows that are no perfect square are 1×F strips: pooling must cope.
+    X = np.random.RandomState(0).normal(size=(20, 5))
+    for pooling in ["max", "avg", None]:
+        clf = CNNClassifier(**FAST, pooling=pooling).fit(X, [0, 1] * 10)
+        assert clf.input_shape_ == (1, 5, 1)
+        assert clf.predict(X).shape == (20,)
+
+
+def test_random_state_is_bit_identical_and_leaves_global_rng(tiny):
+    X, y = tiny
+    state = torch.get_rng_state()
+    a = CNNClassifier(**FAST, dropout=0.5, augment="standard").fit(X, y).predict_proba(X)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = CNNClassifier(**FAST, dropout=0.5, augment="standard").fit(X, y).predict_proba(X)
+    assert np.array_equal(a, b)
+    c = CNNClassifier(**{**FAST, "random_state": 1}).fit(X, y).predict_proba(X)
+    assert not np.array_equal(a, c)
+
+
+def test_clone_of_fitted_refits_to_same_result(tiny):
+    X, y = tiny
+    fitted = CNNClassifier(**FAST).fit(X, y)
+    again = clone(fitted)
+    assert not hasattr(again, "net_")
+    assert np.array_equal(again.fit(X, y).predict_proba(X), fitted.predict_proba(X))
+
+
+def test_layouts_agree(tiny):
+    X, y = tiny
+    rgb = np.repeat(X[..., None], 3, axis=-1)
+    last = CNNClassifier(**FAST).fit(rgb, y).predict_proba(rgb)
+    first_x = rgb.transpose(0, 3, 1, 2)
+    first = CNNClassifier(**FAST, data_format="channels_first").fit(first_x, y)
+    assert first.input_shape_ == (6, 6, 3)
+    np.testing.assert_allclose(first.predict_proba(first_x), last, rtol=1e-5, atol=1e-6)
+    flat = CNNClassifier(**FAST, image_shape=(6, 6, 3)).fit(rgb.reshape(40, -1), y)
+    np.testing.assert_allclose(flat.predict_proba(rgb), last, rtol=1e-5, atol=1e-6)
+
+
+def test_uint8_is_scaled_like_floats_in_unit_range(tiny):
+    X, y = tiny
+    X8 = np.round(X.clip(0, 1) * 255).astype(np.uint8)
+    a = CNNClassifier(**FAST).fit(X8, y).predict_proba(X8)
+    b = CNNClassifier(**FAST).fit(X8 / 255.0, y).predict_proba(X8 / 255.0)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_partial_fit_and_warm_start(tiny):
+    X, y = tiny
+    clf = CNNClassifier(**FAST)
+    clf.partial_fit(X[:10], y[:10], classes=["top", "bottom"])
+    clf.partial_fit(X[10:], y[10:])
+    assert len(clf.history_) == 2
+    with pytest.raises(ValueError, match="not among classes_"):
+        clf.partial_fit(X[:4], ["left"] * 4)
+    warm = CNNClassifier(**FAST, warm_start=True).fit(X, y)
+    module = warm.module_
+    warm.fit(X, y)
+    assert warm.module_ is module and len(warm.history_) == 4
+    cold = CNNClassifier(**FAST).fit(X, y)
+    cold.fit(X, y)
+    assert len(cold.history_) == 2
+
+
+@pytest.mark.parametrize(
+    "params, X_fn, y_fn, error, match",
+    [
+        ({}, lambda X: np.where(X > 0.9, np.nan, X), None, ValueError, "NaN"),
+        ({}, lambda X: np.where(X > 0.9, np.inf, X), None, ValueError, "infinity"),
+        ({}, None, lambda y: np.where(y == "top", np.nan, 1.0), ValueError, "NaN"),
+        ({}, None, lambda y: np.full(len(y), "top"), ValueError, "only one class"),
+        ({}, None, lambda y: y[:-1], ValueError, "inconsistent numbers of samples"),
+        ({}, lambda X: X[:0], lambda y: y[:0], ValueError, "0 sample"),
+        ({}, lambda X: X[:, 0, 0], None, ValueError, "Expected 2D array"),
+        ({}, lambda X: X[:, None, :, :, None], None, ValueError, "5 dimensions"),
+        ({}, lambda X: X.astype(str), None, ValueError, "numeric|convert"),
+        ({"device": "gpu7"}, None, None, ValueError, "Unknown device"),
+        ({"optimizer": "adamm"}, None, None, ValueError, "optimizer"),
+        ({"dropout": 1.0}, None, None, ValueError, "dropout"),
+        ({"dropout": -0.1}, None, None, ValueError, "dropout"),
+        ({"lr": 0}, None, None, ValueError, "lr"),
+        ({"filters": ()}, None, None, ValueError, "filters is empty"),
+        ({"filters": (8, 0)}, None, None, ValueError, "positive integers"),
+        ({"batch_size": 0}, None, None, ValueError, "batch_size"),
+        ({"kernel_size": 4}, None, None, ValueError, "odd"),
+        ({"optimizer": dict}, None, None, TypeError, "torch.optim.Optimizer"),
+        ({"class_weight": {"left": 2.0}}, None, None, ValueError, "not in y"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tiny, params, X_fn, y_fn, error, match):
+    X, y = tiny
+    X = X_fn(X) if X_fn else X
+    y = y_fn(y) if y_fn else y
+    with pytest.raises(error, match=match):
+        CNNClassifier(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the no-CUDA error")
+def test_cuda_without_gpu_is_an_error(tiny):
+    with pytest.raises(ValueError, match="no CUDA|sees none"):
+        CNNClassifier(**{**FAST, "device": "cuda"}).fit(*tiny)
+
+
+def test_predict_errors(tiny):
+    X, y = tiny
+    with pytest.raises(NotFittedError):
+        CNNClassifier(**FAST).predict(X)
+    clf = CNNClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"shape \(8, 8, 1\).*\(6, 6, 1\).*ImageResizer"):
+        clf.predict(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(6, 6, 3\).*GrayscaleToRGB"):
+        clf.predict(np.zeros((2, 6, 6, 3)))
+    with pytest.raises(ValueError, match="X has 35 features, but CNNClassifier is expecting 36"):
+        clf.predict(np.zeros((2, 35)))
+    np.testing.assert_array_equal(clf.predict(X.reshape(40, -1)), clf.predict(X))
+
+
+def test_the_users_array_is_not_modified(tiny):
+    X, y = tiny
+    before = X.copy()
+    CNNClassifier(**FAST, augment="standard").fit(X, y).predict(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_grid_search_in_pipeline(digits):
+    X, y = digits
+    X, y = X[:300], y[:300]
+    pipe = make_pipeline(PixelScaler(), ChannelStandardizer(), CNNClassifier(**FAST))
+    grid = {"cnnclassifier__dropout": [0.0, 0.3], "cnnclassifier__lr": [0.002, 0.01],
+            "cnnclassifier__optimizer": ["adam", "sgd"]}
+    search = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 8
+    assert search.best_score_ > 0.3
+    assert search.best_estimator_[-1].history_ is not None
+
+
+class _RecordThreads(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("torch_threads", torch.get_num_threads())
+
+
+def test_parallel_workers_do_not_oversubscribe(tiny):
+    X, y = tiny
+    clf = CNNClassifier(**FAST, callbacks=[("threads", _RecordThreads())])
+    result = cross_validate(clf, X, y, cv=2, n_jobs=2, return_estimator=True)
+    budget = max(1, (os.cpu_count() or 1) // 2)
+    for fitted in result["estimator"]:
+        assert fitted.history_[0, "torch_threads"] <= budget
+
+
+def test_joblib_round_trip_in_a_fresh_process(tiny, tmp_path):
+    X, y = tiny
+    clf = CNNClassifier(**FAST).fit(X, y)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import joblib, numpy as np, sys\n"
+        f"m = joblib.load({str(tmp_path / 'model.joblib')!r})\n"
+        f"np.save({str(tmp_path / 'proba.npy')!r}, m.predict_proba(np.load("
+        f"{str(tmp_path / 'X.npy')!r})))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), clf.predict_proba(X))
+
+
+@requires_cuda
+def test_cuda_fit_and_load_on_a_cpu_only_process(tiny, tmp_path):
+    X, y = tiny
+    clf = CNNClassifier(**{**FAST, "device": "cuda"}).fit(X, y)
+    assert clf.device_.type == "cuda" and next(clf.module_.parameters()).is_cuda
+    expected = clf.predict(X)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import joblib, numpy as np, torch\n"
+        "assert not torch.cuda.is_available()\n"
+        f"m = joblib.load({str(tmp_path / 'model.joblib')!r})\n"
+        "assert m.device_.type == 'cpu'\n"
+        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        f"np.save({str(tmp_path / 'pred.npy')!r}, m.predict(X))\n"
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    agreement = np.mean(np.load(tmp_path / "pred.npy", allow_pickle=True) == expected)
+    assert agreement >= 0.95  # bf16 autocast on the GPU vs float32 on the CPU
+
+
+@pytest.mark.slow
+def test_digits_accuracy_beats_svc(digits):
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = digits
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    pipe = make_pipeline(ChannelStandardizer(), CNNClassifier(random_state=0))
+    assert cross_val_score(pipe, X, y, cv=cv, n_jobs=2).mean() >= 0.99
