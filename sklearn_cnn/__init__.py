@@ -7,7 +7,8 @@ joblib persistence like any other scikit-learn model.
 
 from .classifier import CNNClassifier
 from .devices import resolve_device
+from .transfer import TransferClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["CNNClassifier", "resolve_device", "__version__"]
+__all__ = ["CNNClassifier", "TransferClassifier", "resolve_device", "__version__"]

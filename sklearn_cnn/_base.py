@@ -52,10 +52,10 @@ _WITH_MOMENTUM = (torch.optim.SGD, torch.optim.RMSprop)
 
 
 class _RecordLR(Callback):
-    """Records the learning rate each epoch trains with (the head's, with backbone_lr)."""
+    """Records the learning rate each epoch starts with (the head's, with backbone_lr)."""
 
     def on_epoch_begin(self, net, **kwargs):
-        net.history.record("lr", net.optimizer_.param_groups[-1]["lr"])
+        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
 
 
 def _one_cycle(optimizer, *, total_steps, last_epoch=-1):

@@ -160,18 +160,24 @@ def replace_head(model: nn.Module, new_head: nn.Module) -> tuple[str, int]:
 def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:
     """The backbone's stages in input-to-output order, for freezing the first ones.
 
-    The stages are the model's top-level children that hold parameters, the head excluded;
-    when a single container holds them all (``features`` in MobileNet/EfficientNet/ConvNeXt,
-    ``trunk_output`` in RegNet), its children are the stages.
+    The stages are the model's top-level children that hold parameters, the head and
+    small pieces (under 1% of the parameters: a stem convolution, a final norm) excluded.
+    While a single container is left (``features`` in MobileNet/EfficientNet/ConvNeXt,
+    ``trunk_output`` in RegNet, ``encoder.layers`` in ViT), its children are the stages.
     """
     head_root = head_name.split(".")[0]
-    prefix = ""
-    module = model
+
+    def size(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    threshold = 0.01 * sum(size(child) for name, child in model.named_children()
+                           if name != head_root)
+    prefix, module = "", model
     while True:
         stages = [
             (prefix + name, child)
             for name, child in module.named_children()
-            if (prefix + name) != head_root and any(True for _ in child.parameters())
+            if (prefix + name) != head_root and size(child) > threshold
         ]
         if len(stages) == 1 and len(list(stages[0][1].children())) > 1:
             prefix, module = stages[0][0] + ".", stages[0][1]

@@ -7,18 +7,38 @@ augmentation is deliberately not here: it is the estimators' ``augment`` paramet
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+)
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torchvision.models import WeightsEnum
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from ._data import infer_image_shape, to_channels_last, validate_input
+from ._data import (
+    BatchIterator,
+    ImageDataset,
+    infer_image_shape,
+    to_channels_last,
+    to_compact_tensor,
+    validate_input,
+)
+from .devices import resolve_device
+from .networks import InputAdapter, TransferNet
+from .transfer import load_backbone
 
 __all__ = [
     "ImageReshaper",
@@ -26,6 +46,7 @@ __all__ = [
     "ChannelStandardizer",
     "ImageResizer",
     "GrayscaleToRGB",
+    "PretrainedFeatures",
 ]
 
 _CHUNK = 1024  # images converted at a time, to bound temporary memory
@@ -516,3 +537,131 @@ class GrayscaleToRGB(_ImageTransformer):
         X = np.asarray(X)
         images = to_channels_last(X, data_format=self.data_format)
         return images.mean(axis=-1)
+
+
+class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, _ImageTransformer):
+    """Images → a pretrained backbone's pooled embeddings, for any scikit-learn model.
+
+    ``make_pipeline(PretrainedFeatures(), LogisticRegression())`` is transfer learning
+    without fine-tuning: the backbone's classifier layer is removed and the features
+    before it become the columns of a 2-D array. Images are adapted per batch on the
+    device (grayscale → RGB, resize, the weights' normalisation), in ``inference_mode``.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet18"
+        A torchvision classification model (see :func:`sklearn_cnn.transfer.list_backbones`).
+    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
+        As in :class:`~sklearn_cnn.TransferClassifier`.
+    input_size : int or None, default=None
+        Side of the images the backbone sees; None takes the weights' size, or 224.
+    batch_size : int, default=64
+        Images per forward pass.
+    data_format : {"channels_last", "channels_first"}, default="channels_last"
+        Layout of 4-D input.
+    device : str or torch.device, default="auto"
+        Where the backbone runs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random initialisation when ``weights=None``.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The headless backbone behind its input adapter.
+    device_ : torch.device
+        The device it runs on.
+    n_features_in_ : int
+        Values per input image.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_cnn.datasets import load_sample_patches
+    >>> from sklearn_cnn.preprocessing import PretrainedFeatures
+    >>> X, y = load_sample_patches(patch_size=32, n_patches=10)
+    >>> features = PretrainedFeatures("mobilenet_v3_small", weights=None, input_size=32,
+    ...                               device="cpu", random_state=0)
+    >>> features.fit_transform(X).shape
+    (20, 1024)
+    >>> make_pipeline(features, LogisticRegression()).fit(X, y).predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "backbone": [str],
+        "weights": [None, str, os.PathLike, WeightsEnum],
+        "input_size": [None, Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "data_format": [StrOptions({"channels_last", "channels_first"})],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, backbone="resnet18", *, weights="DEFAULT", input_size=None, batch_size=64,
+                 data_format="channels_last", device="auto", random_state=None):
+        self.backbone = backbone
+        self.weights = weights
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.data_format = data_format
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Load the backbone and drop its classifier layer.
+
+        Parameters
+        ----------
+        X : array-like of images
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        self._validate(X, reset=True)
+        self.device_ = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            loaded = load_backbone(self.backbone, self.weights, self.input_size)
+        loaded.model.set_submodule(loaded.head_name, nn.Identity())
+        adapter = InputAdapter(size=(loaded.input_size,) * 2, mean=loaded.mean, std=loaded.std)
+        self.model_ = TransferNet(adapter=adapter, backbone=loaded.model).eval()
+        self._n_features_out = loaded.in_features
+        return self
+
+    def transform(self, X):
+        """The pooled embeddings of the images.
+
+        Parameters
+        ----------
+        X : array-like of images
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out), float32
+        """
+        check_is_fitted(self)
+        images = to_channels_last(self._validate(X, reset=False), data_format=self.data_format)
+        model = self.model_.to(self.device_).eval()
+        batches = BatchIterator(ImageDataset(to_compact_tensor(images)), self.batch_size,
+                                device=self.device_)
+        with torch.inference_mode():
+            features = [model(xb).float() for xb, _ in batches]
+        return torch.cat(features).cpu().numpy()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "model_" in state and next(self.model_.buffers()).device.type != "cpu":
+            # Saved models load on machines without a GPU.
+            state["model_"] = copy.deepcopy(self.model_).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "device_" in state and self.device_.type == "cuda" and not torch.cuda.is_available():
+            self.device_ = torch.device("cpu")

@@ -1,0 +1,377 @@
+"""TransferClassifier: a torchvision backbone, its head replaced, frozen or fine-tuned.
+
+Backbones come from torchvision's model registry by name; weights from torchvision's
+enums (through the torch hub cache), from a local state-dict file, or random. Nothing is
+downloaded unless the user asks for pretrained weights, and with
+``SKLEARN_CNN_OFFLINE=1`` nothing is downloaded at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch.callbacks import Unfreezer
+from torch import nn
+from torchvision.models import WeightsEnum
+
+from ._base import BaseCNNClassifier
+from .networks import InputAdapter, TransferNet, backbone_stages, replace_head
+
+__all__ = ["TransferClassifier", "load_backbone", "list_backbones"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+def list_backbones() -> list[str]:
+    """Names of torchvision's image classification models, for ``backbone=``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.transfer import list_backbones
+    >>> {"resnet18", "mobilenet_v3_small", "efficientnet_b0"} <= set(list_backbones())
+    True
+    """
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+@dataclass
+class Backbone:
+    """A loaded backbone: the model, its head's name and its input preprocessing."""
+
+    model: nn.Module
+    head_name: str
+    in_features: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+
+
+def _check_backbone_name(name: str) -> None:
+    names = list_backbones()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        hint = f"Did you mean {', '.join(map(repr, close))}? " if close else ""
+        raise ValueError(f"Unknown backbone {name!r}. {hint}sklearn_cnn.transfer.list_backbones() "
+                         f"lists torchvision's {len(names)} classification models.")
+
+
+def _weights_enum(name: str, weights) -> WeightsEnum | None:
+    """The torchvision weights enum that ``weights`` names, or None for a file or no weights."""
+    if weights is None or isinstance(weights, WeightsEnum):
+        return weights
+    if isinstance(weights, os.PathLike) or str(weights).lower().endswith(_FILE_SUFFIXES):
+        return None
+    enum = torchvision.models.get_model_weights(name)
+    member = str(weights).rsplit(".", 1)[-1]
+    try:
+        return enum[member] if member != "DEFAULT" else enum.DEFAULT
+    except KeyError:
+        members = [m.name for m in enum] + ["DEFAULT"]
+        if os.path.exists(str(weights)):
+            return None
+        raise ValueError(f"weights={weights!r} is neither a file nor one of {name}'s weights "
+                         f"{members}; pass one of those, a path to a state-dict file "
+                         "(.pth/.pt/.safetensors), or None for random initialisation.") from None
+
+
+def _read_state_dict_file(path: Path) -> dict:
+    if not path.is_file():
+        raise ValueError(f"weights file {str(path)!r} does not exist.")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise ImportError(f"Reading {path.name} needs the safetensors package: "
+                              "pip install safetensors") from None
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict; save "
+                         "weights with torch.save(model.state_dict(), path).")
+    return state
+
+
+def _read_enum_state_dict(weights: WeightsEnum) -> dict:
+    """The enum's state dict from the torch hub cache, downloading only if allowed."""
+    filename = os.path.basename(urlparse(weights.url).path)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cached.is_file():
+        return torch.load(cached, map_location="cpu", weights_only=True)
+    help_text = (f"To use them offline, download {weights.url} and put it at {cached} "
+                 "(the torch hub cache; $TORCH_HOME moves it), or pass a local file with "
+                 "weights='path/to/file.pth', or weights=None for random initialisation.")
+    if os.environ.get("SKLEARN_CNN_OFFLINE", "") not in ("", "0"):
+        raise ValueError(f"The pretrained weights {weights} are not in the torch hub cache and "
+                         f"SKLEARN_CNN_OFFLINE is set. {help_text}")
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # any network or file error: say what to do instead
+        raise ValueError(f"Could not download the pretrained weights {weights} ({exc}). "
+                         f"{help_text}") from None
+
+
+def _load_state_dict(model: nn.Module, state: dict, head_name: str, source: str) -> None:
+    """Load weights, leaving out a classifier head of another number of classes."""
+    own = model.state_dict()
+    head = head_name + "."
+    state = {k: v for k, v in state.items()
+             if not (k.startswith(head) and k in own and own[k].shape != v.shape)}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ValueError(f"The weights in {source} do not fit {type(model).__name__}: {exc}") \
+            from None
+    missing = [k for k in missing if not k.startswith(head)]
+    if missing or unexpected:
+        raise ValueError(
+            f"The weights in {source} do not fit {type(model).__name__}: {len(missing)} missing "
+            f"keys (e.g. {missing[:3]}) and {len(unexpected)} unexpected (e.g. "
+            f"{unexpected[:3]}). Pass a state dict saved from the same torchvision model."
+        )
+
+
+def load_backbone(name: str, weights=None, input_size: int | None = None) -> Backbone:
+    """Build a torchvision classification model and load its weights.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_backbones`, e.g. "resnet18" or "mobilenet_v3_small".
+    weights : None, "DEFAULT", str, WeightsEnum or path, default=None
+        None for random initialisation; "DEFAULT" or a member name ("IMAGENET1K_V1") of
+        torchvision's weights enum, read from the torch hub cache (downloaded only when
+        missing and ``SKLEARN_CNN_OFFLINE`` is unset); or a path to a state-dict file
+        (.pth/.pt read with ``weights_only=True``, or .safetensors).
+    input_size : int or None, default=None
+        Side of the images the backbone sees; None takes the weights' crop size, or 224.
+
+    Returns
+    -------
+    Backbone
+        The model (with its original head), the head's name, its input features, and the
+        normalisation mean/std and input size that go with the weights.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.transfer import load_backbone
+    >>> backbone = load_backbone("resnet18", weights=None)
+    >>> backbone.head_name, backbone.in_features, backbone.input_size
+    ('fc', 512, 224)
+    """
+    _check_backbone_name(name)
+    enum = _weights_enum(name, weights)
+    model = torchvision.models.get_model(name, weights=None)
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{name} has no linear classifier layer to replace (its head is "
+                         "convolutional); pick another backbone, e.g. resnet18 or "
+                         "mobilenet_v3_small.")
+    head_name = linears[-1]
+    in_features = model.get_submodule(head_name).in_features
+    mean, std, size = IMAGENET_MEAN, IMAGENET_STD, 224
+    fixed_size = getattr(model, "image_size", None)  # vision transformers: one input size
+    if fixed_size is not None and input_size not in (None, fixed_size):
+        raise ValueError(f"{name} takes only {fixed_size}x{fixed_size} images; leave "
+                         "input_size=None (images are resized per batch).")
+    if enum is not None:
+        _load_state_dict(model, _read_enum_state_dict(enum), head_name, str(enum))
+        preset = enum.transforms()
+        mean, std = tuple(preset.mean), tuple(preset.std)
+        size = int(preset.crop_size[0])
+    elif weights is not None:
+        path = Path(weights)
+        _load_state_dict(model, _read_state_dict_file(path), head_name, str(path))
+    return Backbone(model, head_name, in_features, mean, std, input_size or size)
+
+
+class TransferClassifier(BaseCNNClassifier):
+    """Fine-tune a pretrained torchvision network on your images.
+
+    The backbone's classifier layer (``fc``, ``classifier`` or ``heads``, whatever the
+    family calls it) is replaced by dropout and a linear layer for your classes. Images
+    are adapted per batch on the device: grayscale becomes RGB, the size becomes the
+    backbone's input size, and pixels are normalised with the weights' mean and std, so
+    raw uint8 images can be passed as they are.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet18"
+        Any torchvision classification model by name (:func:`list_backbones`): resnet18/
+        34/50, mobilenet_v2, mobilenet_v3_small/large, efficientnet_b0, convnext_tiny,
+        regnet_y_400mf, vit_b_16, ...
+    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
+        Pretrained weights: torchvision's enum by name (read from the torch hub cache
+        under ``$TORCH_HOME``), a local state-dict file (.pth/.pt/.safetensors), or None
+        for random initialisation. See :func:`load_backbone`.
+    freeze : "backbone", "none" or int, default="backbone"
+        "backbone" trains only the new head; "none" fine-tunes everything; an int k
+        trains the last k stages of the backbone too (``stage_names_`` lists them; k at
+        least their number is "none").
+        Frozen batch-norm layers keep their running statistics.
+    unfreeze_at : int or None, default=None
+        The epoch (counting from 1) from which the whole backbone trains: gradual
+        unfreezing after training the head first.
+    backbone_lr : float, default=1.0
+        Multiplier of ``lr`` for the backbone's parameters (discriminative learning rates).
+    head_dropout : float, default=0.2
+        Dropout before the new linear layer, in [0, 1).
+    input_size : int or None, default=None
+        Side of the square images the backbone sees; None takes the weights' size (224 for
+        most), or 224 without enum weights. Smaller is faster.
+    optimizer, lr, momentum, weight_decay, batch_size, max_epochs, augment, \
+early_stopping, validation_fraction, patience, lr_schedule, class_weight, \
+label_smoothing, tta, data_format, image_shape, device, precision, compile, callbacks, \
+random_state, verbose, warm_start
+        As in :class:`CNNClassifier`; defaults: "adamw", lr=0.001, batch_size=32,
+        max_epochs=10, lr_schedule="cosine".
+
+    Attributes
+    ----------
+    classes_, n_features_in_, input_shape_, device_, net_, module_, history_
+        As in :class:`CNNClassifier`; ``module_`` is a :class:`~sklearn_cnn.networks.TransferNet`.
+    stage_names_ : list of str
+        The backbone's stages, input to output, that ``freeze=k`` counts from the end.
+    head_name_ : str
+        Name of the replaced classifier layer in the backbone.
+
+    See Also
+    --------
+    CNNClassifier : a CNN trained from scratch.
+    sklearn_cnn.preprocessing.PretrainedFeatures : the backbone's embeddings for any model.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import TransferClassifier
+    >>> from sklearn_cnn.datasets import load_sample_patches
+    >>> X, y = load_sample_patches(patch_size=32, n_patches=20)
+    >>> clf = TransferClassifier(backbone="mobilenet_v3_small", weights=None, input_size=32,
+    ...                          max_epochs=1, device="cpu", random_state=0)
+    >>> clf.fit(X, y).predict(X[:2]).shape
+    (2,)
+    >>> clf.stage_names_[-2:]
+    ['features.11', 'features.12']
+    """
+
+    _parameter_constraints: dict = {
+        **BaseCNNClassifier._parameter_constraints,
+        "backbone": [str],
+        "weights": [None, str, os.PathLike, WeightsEnum],
+        "freeze": [StrOptions({"backbone", "none"}), Interval(Integral, 0, None, closed="left")],
+        "unfreeze_at": [None, Interval(Integral, 1, None, closed="left")],
+        "backbone_lr": [Interval(Real, 0, None, closed="left")],
+        "head_dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_size": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        backbone="resnet18",
+        weights="DEFAULT",
+        freeze="backbone",
+        unfreeze_at=None,
+        backbone_lr=1.0,
+        head_dropout=0.2,
+        input_size=None,
+        optimizer="adamw",
+        lr=0.001,
+        momentum=0.9,
+        weight_decay=0.0,
+        batch_size=32,
+        max_epochs=10,
+        augment=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        lr_schedule="cosine",
+        class_weight=None,
+        label_smoothing=0.0,
+        tta=False,
+        data_format="channels_last",
+        image_shape=None,
+        device="auto",
+        precision="auto",
+        compile=False,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.unfreeze_at = unfreeze_at
+        self.backbone_lr = backbone_lr
+        self.head_dropout = head_dropout
+        self.input_size = input_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.augment = augment
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.tta = tta
+        self.data_format = data_format
+        self.image_shape = image_shape
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _check_architecture(self) -> None:
+        _check_backbone_name(self.backbone)
+
+    def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+        channels = input_shape[2]
+        if channels not in (1, 3):
+            raise ValueError(f"{self.backbone} takes RGB images; got {channels} channels. Pass "
+                             "grayscale (1 channel) or RGB (3 channels) images.")
+        loaded = load_backbone(self.backbone, self.weights, self.input_size)
+        head = nn.Sequential(nn.Dropout(self.head_dropout),
+                             nn.Linear(loaded.in_features, n_classes))
+        self.head_name_, _ = replace_head(loaded.model, head)
+        stages = backbone_stages(loaded.model, self.head_name_)
+        self.stage_names_ = [name for name, _ in stages]
+
+        trainable = {"backbone": 0, "none": len(stages)}.get(self.freeze, self.freeze)
+        if trainable < len(stages):
+            for name, param in loaded.model.named_parameters():
+                if not name.startswith(self.head_name_ + "."):
+                    param.requires_grad_(False)
+            for _, stage in stages[len(stages) - min(trainable, len(stages)):]:
+                stage.requires_grad_(True)
+        adapter = InputAdapter(size=(loaded.input_size, loaded.input_size), mean=loaded.mean,
+                               std=loaded.std)
+        return TransferNet(adapter=adapter, backbone=loaded.model)
+
+    def _module_callbacks(self) -> list:
+        if self.unfreeze_at is None:
+            return []
+        return [("unfreeze", Unfreezer("backbone.*", at=self.unfreeze_at))]
+
+    def _param_groups(self) -> list:
+        if self.backbone_lr == 1.0:
+            return []
+        # First match wins: the head keeps lr, the rest of the backbone gets lr * backbone_lr.
+        return [(f"backbone.{self.head_name_}.*", {"lr": self.lr}),
+                ("backbone.*", {"lr": self.lr * self.backbone_lr})]
