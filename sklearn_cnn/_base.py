@@ -195,6 +195,11 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             if not keep:
                 self.device_ = device
                 self.net_ = self._make_net(y_encoded, len(train), seed)
+            else:
+                # Each call runs its own schedule, from the initial learning rates (a cosine
+                # schedule ends at 0, where the next warm-start fit would otherwise stay).
+                for group in self.net_.optimizer_.param_groups:
+                    group["lr"] = group.get("initial_lr", group["lr"])
             # A plain attribute: skorch's set_params re-initialises nets for prefixed keys.
             self.net_.iterator_train__seed = seed
             self.net_.train_split = None if valid is None else predefined_split(valid)

@@ -539,7 +539,7 @@ class GrayscaleToRGB(_ImageTransformer):
         return images.mean(axis=-1)
 
 
-class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, _ImageTransformer):
+class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _ImageTransformer):
     """Images → a pretrained backbone's pooled embeddings, for any scikit-learn model.
 
     ``make_pipeline(PretrainedFeatures(), LogisticRegression())`` is transfer learning
