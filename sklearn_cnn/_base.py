@@ -12,7 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -80,6 +80,54 @@ class _Net(NeuralNetClassifier):
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
             return super().infer(x, **fit_params).float()
+
+
+class ModelSummary(str):
+    """A Keras-like layer table: a string that prints as itself, with parameter counts."""
+
+    total_params: int
+    trainable_params: int
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    @classmethod
+    def of(cls, module: nn.Module, input_shape: tuple[int, int, int], title: str):
+        rows = []
+
+        def hook(layer, _inputs, output):
+            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else "-"
+            params = sum(p.numel() for p in layer.parameters(recurse=False))
+            rows.append((names[layer], type(layer).__name__, str(shape), params))
+
+        names = {m: n for n, m in module.named_modules()}
+        leaves = [m for m in module.modules() if not list(m.children())]
+        handles = [m.register_forward_hook(hook) for m in leaves]
+        height, width, channels = input_shape
+        parameter = next(module.parameters())
+        was_training = module.training
+        try:
+            module.eval()
+            with torch.no_grad():
+                module(torch.zeros(1, channels, height, width, device=parameter.device))
+        finally:
+            module.train(was_training)
+            for handle in handles:
+                handle.remove()
+        total = sum(p.numel() for p in module.parameters())
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        width_name = max([len(f"{n} ({t})") for n, t, _, _ in rows] + [12])
+        width_shape = max([len(s) for _, _, s, _ in rows] + [12])
+        header = f"{'Layer (type)':<{width_name}}  {'Output shape':<{width_shape}}  {'Param #':>10}"
+        lines = [f"{title}: input (height, width, channels) = {input_shape}", header,
+                 "-" * len(header)]
+        lines += [f"{f'{n} ({t})':<{width_name}}  {s:<{width_shape}}  {p:>10,}"
+                  for n, t, s, p in rows]
+        lines += ["-" * len(header), f"Total params: {total:,}",
+                  f"Trainable params: {trainable:,}", f"Frozen params: {total - trainable:,}"]
+        summary = cls("\n".join(lines))
+        summary.total_params, summary.trainable_params = total, trainable
+        return summary
 
 
 class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
@@ -422,6 +470,44 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    # ------------------------------------------------------------ diagnostics
+    def summary(self, input_shape=None, n_classes=None) -> ModelSummary:
+        """A table of the network's layers, output shapes and parameter counts.
+
+        Works after ``fit`` (for the fitted input shape) and before it, given an input shape:
+        the way to debug shapes before training.
+
+        Parameters
+        ----------
+        input_shape : tuple of int, default=None
+            (height, width, channels) of the images; defaults to ``input_shape_``.
+        n_classes : int, default=None
+            Outputs; defaults to ``len(classes_)``, or 2 before fit.
+
+        Returns
+        -------
+        ModelSummary
+            A string (printed as the table) with ``total_params`` and ``trainable_params``.
+        """
+        fitted = hasattr(self, "net_")
+        if input_shape is None and not fitted:
+            raise ValueError("Pass input_shape=(height, width, channels) to summarise a network "
+                             "before fit.")
+        if fitted and input_shape in (None, self.input_shape_) and n_classes in (
+                None, len(self.classes_)):
+            module, input_shape = self.module_, self.input_shape_
+        else:
+            self._validate_params()
+            self._check_architecture()
+            input_shape = tuple(int(s) for s in input_shape)
+            if len(input_shape) != 3:
+                raise ValueError(f"input_shape must be (height, width, channels), got "
+                                 f"{input_shape!r}.")
+            with torch.random.fork_rng(devices=[]):
+                # On a clone: building may set attributes that mark an estimator as fitted.
+                module = clone(self)._build_module(input_shape, int(n_classes or 2))
+        return ModelSummary.of(module, input_shape, title=type(self).__name__)
+
     # ------------------------------------------------------------ fitted views
     @property
     def module_(self) -> nn.Module:
@@ -445,5 +531,4 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.non_deterministic = self.random_state is None
         return tags

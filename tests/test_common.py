@@ -27,7 +27,15 @@ ESTIMATORS = [
     PretrainedFeatures("mobilenet_v3_small", weights=None, input_size=16, device="cpu"),
 ]
 
-EXPECTED_FAILED_CHECKS: dict = {}
+EXPECTED_FAILED_CHECKS: dict = {
+    TransferClassifier: {
+        "check_methods_subset_invariance": (
+            "float32 convolutions (oneDNN on CPU, cuDNN on GPU) choose kernels by batch size, "
+            "so an image's probabilities computed in another batch differ by ~1e-6 relative; "
+            "the check demands 1e-7. Predictions (argmax) agree."
+        ),
+    },
+}
 
 
 @parametrize_with_checks(

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+from torchvision.transforms import v2
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn.augmentation import Augmentation, make_augmentation
+
+
+def _batch(n=64, size=8):
+    x = torch.arange(size * size, dtype=torch.float32).view(1, 1, size, size) / size**2
+    return x.expand(n, 3, size, size).clone()
+
+
+def test_flip_is_per_sample_and_seeded():
+    x = _batch()
+    out = Augmentation(flip=True)(x, torch.Generator().manual_seed(0))
+    flipped = sum(torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x))
+    assert 0 < flipped < len(x)  # some images flipped, some not
+    again = Augmentation(flip=True)(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    other = Augmentation(flip=True)(x, torch.Generator().manual_seed(1))
+    assert not torch.equal(out, other)
+
+
+def test_crop_shifts_differ_per_sample_and_keep_the_size():
+    x = _batch()
+    out = Augmentation(crop_padding=2)(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    distinct = {tuple(o[0].flatten().tolist()) for o in out}
+    assert len(distinct) > 5
+    # A shift moves pixels: the centre pixel of each output is a pixel of the input.
+    assert set(out[:, 0, 4, 4].tolist()) <= set(x[0, 0].flatten().tolist())
+
+
+def test_color_jitter_per_sample():
+    x = _batch()
+    out = Augmentation(brightness=0.3, contrast=0.3)(x, torch.Generator().manual_seed(0))
+    means = out.mean(dim=(1, 2, 3))
+    assert means.std() > 0.01
+    ratio = out.mean(dim=(1, 2, 3)) / x.mean(dim=(1, 2, 3))
+    assert ratio.min() >= 0.7 - 1e-6 and ratio.max() <= 1.3 + 1e-6
+
+
+def test_input_is_not_modified():
+    x = _batch()
+    before = x.clone()
+    Augmentation(flip=True, crop_padding=2, brightness=0.2, contrast=0.2)(
+        x, torch.Generator().manual_seed(0))
+    assert torch.equal(x, before)
+
+
+def test_presets_and_callables():
+    assert make_augmentation(None, (8, 8, 1)) is None
+    crop = make_augmentation("crop", (32, 32, 3))
+    assert crop.crop_padding == 4 and not crop.flip
+    assert make_augmentation("standard", (8, 8, 1)).flip
+    transform = make_augmentation(v2.RandomHorizontalFlip(p=1.0), (8, 8, 1))
+    x = _batch(2)
+    assert torch.equal(transform(x, torch.Generator()), x.flip(-1))
+
+
+def test_augmentation_never_touches_predict(digits):
+    X, y = digits
+    clf = CNNClassifier(filters=(8,), max_epochs=2, device="cpu", random_state=0,
+                        augment="standard").fit(X[:200], y[:200])
+    with_augment = clf.predict_proba(X[:50])
+    clf.set_params(augment=None)
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), with_augment)
+    plain = CNNClassifier(filters=(8,), max_epochs=2, device="cpu", random_state=0).fit(
+        X[:200], y[:200])
+    assert not np.array_equal(plain.predict_proba(X[:50]), with_augment)  # training used it
+
+
+def test_augmentation_is_not_applied_to_the_validation_split(digits):
+    X, y = digits
+    seen = []
+
+    def spy(batch):
+        seen.append(len(batch))
+        return batch
+
+    CNNClassifier(filters=(8,), max_epochs=1, batch_size=1000, device="cpu", random_state=0,
+                  early_stopping=True, validation_fraction=0.2, augment=spy).fit(X[:500], y[:500])
+    assert seen == [400]
+
+
+@pytest.mark.slow
+def test_augmentation_helps_on_small_training_sets(digits):
+    X, y = digits
+    scores = {}
+    for augment in [None, "crop"]:
+        clf = CNNClassifier(augment=augment, max_epochs=40, device="cpu", random_state=0)
+        scores[augment] = clf.fit(X[:200], y[:200]).score(X[200:], y[200:])
+    assert scores["crop"] > scores[None]

@@ -1,0 +1,54 @@
+import matplotlib
+import pytest
+from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.pipeline import make_pipeline
+
+from sklearn_cnn import CNNClassifier, TransferClassifier
+from sklearn_cnn.plotting import plot_filters, plot_history
+from sklearn_cnn.preprocessing import ChannelStandardizer
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    clf = CNNClassifier(filters=(16, 32), lr=0.01, max_epochs=8, early_stopping=True, device="cpu",
+                        random_state=0)
+    return make_pipeline(ChannelStandardizer(), clf).fit(X[:300], y[:300]), X, y
+
+
+def test_plot_history_renders_curves(fitted, tmp_path):
+    pipe, _, _ = fitted
+    fig = plot_history(pipe)
+    loss, acc = fig.axes
+    assert len(loss.lines) == 2 and len(acc.lines) == 2
+    assert list(loss.lines[0].get_xdata()) == list(range(1, 9))
+    fig.savefig(tmp_path / "history.png")
+    assert (tmp_path / "history.png").stat().st_size > 1000
+
+
+def test_plot_filters_renders_a_grid(fitted, tmp_path):
+    pipe, _, _ = fitted
+    fig = plot_filters(pipe)
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (4 * 4 - 1, 4 * 4 - 1)  # 16 filters of 3×3 in 4 rows of 4, 1-pixel gaps
+    fig.savefig(tmp_path / "filters.png")
+    rgb = TransferClassifier(backbone="resnet18", weights=None, input_size=32, max_epochs=1,
+                             device="cpu").fit(fitted[1][:20, :, :, None].repeat(3, -1),
+                                               fitted[2][:20])
+    assert plot_filters(rgb, max_filters=16).axes[0].images[0].get_array().shape == (31, 31, 3)
+
+
+def test_confusion_matrix_display(fitted):
+    pipe, X, y = fitted
+    display = ConfusionMatrixDisplay.from_estimator(pipe, X[300:400], y[300:400])
+    assert display.confusion_matrix.sum() == 100
+    assert display.confusion_matrix.trace() > 70
+
+
+def test_unfitted_is_an_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        plot_history(CNNClassifier())

@@ -1,0 +1,130 @@
+import re
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from sklearn_cnn import CNNClassifier, TransferClassifier
+
+FAST = dict(filters=(8,), max_epochs=4, batch_size=32, device="cpu", random_state=0)
+
+
+class _Snapshots(Callback):
+    def initialize(self):
+        self.states = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.states.append({k: v.clone() for k, v in net.module_.state_dict().items()})
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(digits):
+    X, y = digits
+    snapshots = _Snapshots()
+    # A huge learning rate makes the validation loss worsen after the first epochs.
+    clf = CNNClassifier(**{**FAST, "max_epochs": 40}, lr=0.5, optimizer="sgd", lr_schedule=None,
+                        early_stopping=True, patience=3, callbacks=[snapshots])
+    clf.fit(X[:400], y[:400])
+    losses = clf.history_[:, "valid_loss"]
+    assert len(losses) < 40
+    best = int(np.argmin(losses))
+    assert len(losses) == best + 1 + 3  # stopped `patience` epochs after the best
+    for key, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, snapshots.states[best][key], msg=key)
+    assert {"train_loss", "valid_loss", "train_acc", "valid_acc", "lr", "dur"} <= set(
+        clf.history_[-1])
+
+
+def test_no_internal_split_without_early_stopping(digits):
+    X, y = digits
+    seen = []
+    clf = CNNClassifier(**{**FAST, "max_epochs": 1}, augment=lambda b: seen.append(len(b)) or b)
+    clf.fit(X[:100], y[:100])
+    assert sum(seen) == 100 and "valid_loss" not in clf.history_[-1]
+
+
+def test_early_stopping_needs_two_samples_per_class(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="early_stopping.*stratified"):
+        CNNClassifier(**FAST, early_stopping=True).fit(X[:11], np.r_[np.zeros(10), 1])
+
+
+def test_class_weight_changes_the_loss(digits):
+    X, y = digits
+    y = (y[:300] == 0).astype(int)  # about 10% positives
+    plain = CNNClassifier(**FAST).fit(X[:300], y)
+    balanced = CNNClassifier(**FAST, class_weight="balanced").fit(X[:300], y)
+    weight = balanced.net_.criterion_.weight.cpu().numpy()
+    np.testing.assert_allclose(weight, 300 / (2 * np.bincount(y)), rtol=1e-6)
+    assert balanced.history_[0, "train_loss"] != pytest.approx(plain.history_[0, "train_loss"])
+    manual = CNNClassifier(**FAST, class_weight={1: 5.0}).fit(X[:300], y)
+    np.testing.assert_allclose(manual.net_.criterion_.weight.cpu().numpy(), [1.0, 5.0])
+    smooth = CNNClassifier(**FAST, label_smoothing=0.2).fit(X[:300], y)
+    assert smooth.net_.criterion_.label_smoothing == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    (None, [0.01] * 6),
+    ("cosine", [0.01 * (1 + np.cos(np.pi * e / 6)) / 2 for e in range(6)]),
+    ("step", [0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]),
+])
+def test_epoch_schedules(digits, schedule, expected):
+    X, y = digits
+    clf = CNNClassifier(**{**FAST, "max_epochs": 6}, lr=0.01, lr_schedule=schedule)
+    np.testing.assert_allclose(clf.fit(X[:100], y[:100]).history_[:, "lr"], expected, rtol=1e-6)
+
+
+def test_onecycle_steps_per_batch(digits):
+    X, y = digits
+    clf = CNNClassifier(**{**FAST, "max_epochs": 4}, lr=0.01, lr_schedule="onecycle").fit(
+        X[:128], y[:128])
+    lrs = clf.history_[:, "lr"]
+    assert lrs[0] == pytest.approx(0.01 / 25)  # OneCycleLR starts at max_lr / div_factor
+    assert max(lrs) > lrs[0] and lrs[-1] < max(lrs)
+    assert clf.net_.callbacks_[[n for n, _ in clf.net_.callbacks_].index("lr_schedule")][
+        1].lr_scheduler_.last_epoch == 4 * 4
+
+
+def test_plateau_halves_the_rate_when_the_loss_stalls(digits):
+    X, y = digits
+    clf = CNNClassifier(**{**FAST, "max_epochs": 12}, lr=0.5, optimizer="sgd",
+                        lr_schedule="plateau", early_stopping=True, patience=12)
+    lrs = clf.fit(X[:300], y[:300]).history_[:, "lr"]
+    assert lrs[0] == 0.5 and min(lrs) <= 0.25
+    assert all(b in (a, a / 2) for a, b in zip(lrs, lrs[1:]))
+
+
+def test_tta_averages_with_mirrored_images(digits):
+    X, y = digits
+    clf = CNNClassifier(**FAST).fit(X[:200], y[:200])
+    plain, mirrored = clf.predict_proba(X[:20]), clf.predict_proba(X[:20, :, ::-1])
+    clf.set_params(tta=True)
+    np.testing.assert_allclose(clf.predict_proba(X[:20]), (plain + mirrored) / 2, rtol=1e-6)
+
+
+def test_verbose_prints_epochs(digits, capsys):
+    X, y = digits
+    CNNClassifier(**{**FAST, "max_epochs": 2}).fit(X[:64], y[:64])
+    assert capsys.readouterr().out == ""
+    CNNClassifier(**{**FAST, "max_epochs": 2}, verbose=1).fit(X[:64], y[:64])
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "train_acc" in out and re.search(r"^\s+2\s", out, re.M)
+
+
+def test_summary_before_and_after_fit(digits):
+    X, y = digits
+    clf = CNNClassifier(filters=(8, 16), device="cpu")
+    before = clf.summary(input_shape=(8, 8, 1), n_classes=10)
+    assert "features.0 (Conv2d)" in before and "(16, 2, 2)" in before
+    assert not hasattr(clf, "net_")
+    clf.set_params(max_epochs=1).fit(X[:100], y[:100])
+    after = clf.summary()
+    assert after.total_params == sum(p.numel() for p in clf.module_.parameters())
+    assert after == before  # same architecture, same table
+    with pytest.raises(ValueError, match="input_shape"):
+        CNNClassifier().summary()
+    frozen = TransferClassifier(backbone="resnet18", weights=None, input_size=32).summary(
+        (32, 32, 3), n_classes=3)
+    assert frozen.trainable_params == 512 * 3 + 3
+    assert f"Frozen params: {frozen.total_params - frozen.trainable_params:,}" in frozen
