@@ -121,11 +121,12 @@ def _read_enum_state_dict(weights: WeightsEnum) -> dict:
 
 
 def _load_state_dict(model: nn.Module, state: dict, head_name: str, source: str) -> None:
-    """Load weights, leaving out a classifier head of another number of classes."""
+    """Load weights, leaving out a classifier head that does not fit (other classes, or the
+    dropout + linear head of a saved TransferClassifier's ``module_.backbone``)."""
     own = model.state_dict()
     head = head_name + "."
     state = {k: v for k, v in state.items()
-             if not (k.startswith(head) and k in own and own[k].shape != v.shape)}
+             if not (k.startswith(head) and (k not in own or own[k].shape != v.shape))}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:

@@ -188,3 +188,18 @@ def test_head_of_another_class_count_is_replaced(tmp_path, patches):
     torch.save(model.state_dict(), path)
     clf = TransferClassifier(**{**SMALL, "max_epochs": 1}, weights=path).fit(*patches)
     assert clf.predict_proba(patches[0]).shape[1] == 2
+
+
+def test_a_fitted_backbone_is_reusable_as_weights(tmp_path, patches):
+    X, y = patches
+    source = TransferClassifier(**{**SMALL, "max_epochs": 1}, weights=None, freeze="none")
+    source.fit(X, y)
+    path = tmp_path / "finetuned.pth"
+    torch.save(source.module_.backbone.state_dict(), path)
+    target = TransferClassifier(**{**SMALL, "max_epochs": 1}, weights=path).fit(
+        X, np.r_[y[1:], y[:1]]
+    )
+    torch.testing.assert_close(
+        target.module_.backbone.features[0][0].weight,
+        source.module_.backbone.features[0][0].weight,
+    )
