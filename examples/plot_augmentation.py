@@ -1,7 +1,7 @@
 """
-======================================
+=========================================
 Data augmentation on a small training set
-======================================
+=========================================
 
 Augmentation is an estimator parameter, applied to each training batch only (never at
 predict time, never to the validation split), per image and seeded by ``random_state``.
