@@ -36,7 +36,7 @@ from ._data import (
     to_compact_tensor,
     validate_input,
 )
-from .devices import resolve_device
+from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
 from .transfer import load_backbone
 
@@ -647,9 +647,10 @@ class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _Image
         """
         check_is_fitted(self)
         images = to_channels_last(self._validate(X, reset=False), data_format=self.data_format)
-        model = self.model_.to(self.device_).eval()
+        memory_format = memory_format_for(self.device_)
+        model = self.model_.to(device=self.device_, memory_format=memory_format).eval()
         batches = BatchIterator(ImageDataset(to_compact_tensor(images)), self.batch_size,
-                                device=self.device_)
+                                device=self.device_, memory_format=memory_format)
         with torch.inference_mode():
             features = [model(xb).float() for xb, _ in batches]
         return torch.cat(features).cpu().numpy()

@@ -249,3 +249,43 @@ def test_digits_accuracy_beats_svc(digits):
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     pipe = make_pipeline(ChannelStandardizer(), CNNClassifier(random_state=0))
     assert cross_val_score(pipe, X, y, cv=cv, n_jobs=2).mean() >= 0.99
+
+
+def test_threaded_fits_share_the_cores():
+    # joblib's threading backend (and Dask worker threads) run fits side by side in one
+    # process: each takes its share of the threads, and gives them back.
+    import threading
+
+    from sklearn_cnn._base import _ShareCPUThreads
+
+    budget = torch.get_num_threads()
+    barrier = threading.Barrier(2)
+    seen = []
+
+    def fit_in_thread():
+        with _ShareCPUThreads.taken(torch.device("cpu")):
+            barrier.wait()  # both fits are running now
+            _ShareCPUThreads().on_epoch_begin(net=None)
+            seen.append(torch.get_num_threads())
+            barrier.wait()
+        seen.append(("after", torch.get_num_threads()))
+
+    threads = [threading.Thread(target=fit_in_thread) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    shares = [n for n in seen if not isinstance(n, tuple)]
+    assert shares == [max(1, budget // 2)] * 2
+    assert [n for _, n in (x for x in seen if isinstance(x, tuple))] == [budget] * 2
+    assert _ShareCPUThreads.active == 0 and torch.get_num_threads() == budget
+
+
+def test_threaded_grid_search_works(tiny):
+    from joblib import parallel_backend
+
+    X, y = tiny
+    with parallel_backend("threading"):
+        search = GridSearchCV(CNNClassifier(**FAST), {"dropout": [0.0, 0.5]}, cv=2, n_jobs=2)
+        search.fit(X, y)
+    assert search.best_estimator_.history_ is not None

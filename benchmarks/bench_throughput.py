@@ -1,0 +1,171 @@
+"""Training and prediction throughput: CNNClassifier against a hand-written PyTorch loop,
+skorch's NeuralNetClassifier with its defaults, and (when installed) Keras 3 on torch.
+
+Same module (the lesson's ConvNet), same data, batch size, optimizer and epochs, side by
+side in one process run. Run: ``python benchmarks/bench_throughput.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+
+import numpy as np
+import torch
+from _common import images, machine, table, timed
+from torch.nn import functional as F
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn.devices import resolve_device
+from sklearn_cnn.networks import ConvNet
+
+
+def hand_fit(module, X, y, *, epochs, batch_size, lr, device):
+    """The best plain loop: float tensors resident on the device, one slice per batch,
+    module and batches in the channels-last memory format."""
+    module = module.to(memory_format=torch.channels_last)
+    X = torch.as_tensor(X, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.as_tensor(y, device=device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(0)
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(X), generator=generator).to(device)
+        for start in range(0, len(X), batch_size):
+            index = order[start:start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            xb = X[index].contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(module(xb), y[index])
+            loss.backward()
+            optimizer.step()
+
+
+@torch.inference_mode()
+def hand_predict(module, X, *, batch_size, device):
+    module = module.eval().to(memory_format=torch.channels_last)
+    X = torch.as_tensor(X, device=device).contiguous(memory_format=torch.channels_last)
+    return torch.cat([module(X[i:i + batch_size]).softmax(1)
+                      for i in range(0, len(X), batch_size)]).cpu().numpy()
+
+
+def skorch_default_fit(module, X, y, *, epochs, batch_size, lr, device):
+    from skorch import NeuralNetClassifier
+
+    net = NeuralNetClassifier(module, criterion=torch.nn.CrossEntropyLoss,
+                              optimizer=torch.optim.Adam, lr=lr, max_epochs=epochs,
+                              batch_size=batch_size, train_split=None, verbose=0,
+                              iterator_train__shuffle=True, device=str(device))
+    net.fit(X, y)
+    return net
+
+
+def keras_model(input_shape, n_classes):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.25)(x)
+    model = keras.Model(inputs, layers.Dense(n_classes)(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def run(size, channels, n, epochs, batch_size, device, with_keras, rounds=3):
+    X8, y = images(n, size, channels)
+    # What the hand loop and skorch get: float32 (N, C, H, W), prepared once outside timing.
+    X_float = np.ascontiguousarray((X8.transpose(0, 3, 1, 2) / 255).astype(np.float32))
+    lr = 1e-3
+    torch.manual_seed(0)
+    template = ConvNet(in_channels=channels, n_classes=10, input_size=(size, size),
+                       dropout=0.25)
+    rows = []
+    fresh = lambda: copy.deepcopy(template).to(device)  # noqa: E731
+
+    # Warm up every path once (allocator, oneDNN/cuDNN kernel choice).
+    hand_fit(fresh(), X_float[:256], y[:256], epochs=1, batch_size=batch_size, lr=lr,
+             device=device)
+    clf_kwargs = dict(max_epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=None,
+                      dropout=0.25, device=device, random_state=0)
+    CNNClassifier(**{**clf_kwargs, "max_epochs": 1}).fit(X8[:256], y[:256])
+
+    # Interleaved rounds, best of each: this shared machine's speed drifts from run to run.
+    clf = CNNClassifier(**clf_kwargs)
+    contenders = {
+        "hand": lambda: hand_fit(fresh(), X_float, y, epochs=epochs, batch_size=batch_size,
+                                 lr=lr, device=device),
+        "ours": lambda: clf.fit(X8, y),
+        "skorch": lambda: skorch_default_fit(fresh(), X_float, y, epochs=epochs,
+                                             batch_size=batch_size, lr=lr, device=device),
+    }
+    if with_keras:
+        X_keras = X8.astype(np.float32) / 255
+        keras_model((size, size, channels), 10).fit(X_keras[:256], y[:256],
+                                                    batch_size=batch_size, epochs=1, verbose=0)
+        contenders["keras"] = lambda: keras_model((size, size, channels), 10).fit(
+            X_keras, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    best = {name: float("inf") for name in contenders}
+    for _ in range(rounds):
+        for name, fit in contenders.items():
+            best[name] = min(best[name], timed(fit))
+    hand, seen = best["hand"], n * epochs
+    rows.append(["hand-written loop (float tensors on device)", f"{seen / hand:,.0f}", "1.00"])
+    rows.append(["**CNNClassifier.fit** (uint8 input)", f"{seen / best['ours']:,.0f}",
+                 f"**{hand / best['ours']:.2f}**"])
+    rows.append(["skorch NeuralNetClassifier, defaults", f"{seen / best['skorch']:,.0f}",
+                 f"{hand / best['skorch']:.2f}"])
+    if with_keras:
+        rows.append(["Keras 3 (torch backend) model.fit", f"{seen / best['keras']:,.0f}",
+                     f"{hand / best['keras']:.2f}"])
+
+    # Prediction: predict_proba against a hand-written inference_mode loop.
+    predict_batch = 4 * batch_size
+    hand_pred = ours_pred = float("inf")
+    for _ in range(rounds + 2):
+        hand_pred = min(hand_pred, timed(lambda: hand_predict(
+            clf.module_, X_float, batch_size=predict_batch, device=device)))
+        ours_pred = min(ours_pred, timed(lambda: clf.predict_proba(X8)))
+    rows.append(["hand-written inference_mode predict", f"{n / hand_pred:,.0f}", "1.00"])
+    rows.append(["**CNNClassifier.predict_proba**", f"{n / ours_pred:,.0f}",
+                 f"**{hand_pred / ours_pred:.2f}**"])
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    try:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras  # noqa: F401
+
+        with_keras = True
+    except ImportError:
+        with_keras = False
+    print(f"Machine: {machine()}; Keras: {'yes' if with_keras else 'not installed'}\n")
+    gpu = device.type == "cuda"
+    settings = [(8, 1, 4096, 3, 32), (32, 3, 4096 if not gpu else 50_000, 2, 64)]
+    if gpu:
+        settings.append((224, 3, 2048, 1, 64))
+    if args.quick:
+        settings = [(8, 1, 1024, 1, 32)]
+    for size, channels, n, epochs, batch_size in settings:
+        rows = run(size, channels, n, epochs, batch_size, device, with_keras,
+                   rounds=1 if args.quick else 3)
+        print(f"### {n} images {size}×{size}×{channels}, batch {batch_size}, {epochs} epochs, "
+              f"Adam, on {device}\n")
+        print(table(["", "images/s", "vs hand loop"], rows), "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
