@@ -20,7 +20,7 @@ def images(n: int, size: int, channels: int, n_classes: int = 10, seed: int = 0)
     """uint8 images whose class shows as a brighter patch, and their labels."""
     rng = np.random.RandomState(seed)
     y = rng.randint(0, n_classes, n)
-    X = rng.randint(0, 200, size=(n, size, size, channels)).astype(np.uint8)
+    X = rng.randint(0, 200, size=(n, size, size, channels), dtype=np.uint8)
     cell = max(1, size // n_classes)
     for k in range(n_classes):
         X[y == k, :, k * cell:(k + 1) * cell] = 255

@@ -289,3 +289,17 @@ def test_threaded_grid_search_works(tiny):
         search = GridSearchCV(CNNClassifier(**FAST), {"dropout": [0.0, 0.5]}, cv=2, n_jobs=2)
         search.fit(X, y)
     assert search.best_estimator_.history_ is not None
+
+
+def test_grid_search_on_a_dask_cluster(tiny):
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_backend
+
+    X, y = tiny
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster), parallel_backend("dask"):
+            search = GridSearchCV(CNNClassifier(**FAST), {"lr": [0.002, 0.01]}, cv=2, n_jobs=2)
+            search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 2
+    assert search.score(X, y) > 0.5
