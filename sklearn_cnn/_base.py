@@ -14,9 +14,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -248,7 +247,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
     def _module_callbacks(self) -> list:
         return []
 
-    def _param_groups(self) -> list:
+    def _param_groups(self, module: nn.Module) -> list:
         return []
 
     # -------------------------------------------------------------- fitting
@@ -302,7 +301,20 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None.")
         images = self._validate_images(X, reset=not keep)
-        y_encoded = self._encode_labels(y, images, reset=not keep, classes=classes)
+        y = self._check_targets(y, images)
+        if keep:
+            classes = self.classes_
+        else:
+            classes = np.unique(y if classes is None else np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes to train, "
+                                 f"but y has only one class: {classes[0]!r}.")
+        unseen = np.setdiff1d(y, classes)
+        if unseen.size:
+            raise ValueError(f"y has labels {unseen.tolist()} that are not among the classes "
+                             f"{classes.tolist()}; pass every class in `classes` on the first "
+                             "call to partial_fit.")
+        y_encoded = np.searchsorted(classes, y).astype(np.int64)
         device = self.device_ if keep else resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
 
@@ -316,22 +328,27 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         with _ShareCPUThreads.taken(device), torch.random.fork_rng(
                 devices=fork_devices, device_type=device.type):
             torch.manual_seed(seed)
-            if not keep:
-                self.device_ = device
-                self.net_ = self._make_net(y_encoded, len(train), seed)
-            else:
+            if keep:
+                net = self.net_
                 # Each call runs its own schedule, from the initial learning rates (a cosine
                 # schedule ends at 0, where the next warm-start fit would otherwise stay).
-                for group in self.net_.optimizer_.param_groups:
+                for group in net.optimizer_.param_groups:
                     group["lr"] = group.get("initial_lr", group["lr"])
+            else:
+                input_shape = tuple(int(s) for s in images.shape[1:])
+                net = self._make_net(input_shape, classes, device, y_encoded, len(train), seed)
             # A plain attribute: skorch's set_params re-initialises nets for prefixed keys.
-            self.net_.iterator_train__seed = seed
-            self.net_.train_split = None if valid is None else predefined_split(valid)
+            net.iterator_train__seed = seed
+            net.train_split = None if valid is None else predefined_split(valid)
             try:
-                self.net_.partial_fit(train, y=None, epochs=epochs)
+                net.partial_fit(train, y=None, epochs=epochs)
             finally:
                 # The net is pickled with the model: keep no reference to the data.
-                self.net_.train_split = None
+                net.train_split = None
+        if not keep:
+            # Only now, together: a fit that fails leaves a fitted estimator as it was.
+            self.input_shape_, self.classes_, self.device_, self.net_ = (
+                input_shape, classes, device, net)
         return self
 
     def _split(self, dataset, y_encoded, seed):
@@ -353,10 +370,8 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         return (ImageDataset(dataset.X[train_idx], dataset.y[train_idx]),
                 ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))
 
-    def _make_net(self, y_encoded, n_train, seed) -> _Net:
-        n_classes = len(self.classes_)
-        device = self.device_
-        module = self._build_module(self.input_shape_, n_classes)
+    def _make_net(self, input_shape, classes, device, y_encoded, n_train, seed) -> _Net:
+        module = self._build_module(input_shape, len(classes))
         memory_format = memory_format_for(device)
         module = module.to(device=device, memory_format=memory_format)
 
@@ -364,14 +379,14 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
         if issubclass(optimizer, _WITH_MOMENTUM):
             optimizer_kwargs["optimizer__momentum"] = self.momentum
-        if self._param_groups():
-            optimizer_kwargs["optimizer__param_groups"] = self._param_groups()
+        if self._param_groups(module):
+            optimizer_kwargs["optimizer__param_groups"] = self._param_groups(module)
 
         batches_per_epoch = count_batches(n_train, self.batch_size, drop_single=True)
         net = _Net(
             module=module,
             criterion=nn.CrossEntropyLoss,
-            criterion__weight=self._class_weights(y_encoded),
+            criterion__weight=self._class_weights(classes, y_encoded),
             criterion__label_smoothing=float(self.label_smoothing),
             optimizer=optimizer,
             lr=self.lr,
@@ -381,14 +396,14 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_train__device=device,
             iterator_train__seed=seed,
-            iterator_train__transform=make_augmentation(self.augment, self.input_shape_),
+            iterator_train__transform=make_augmentation(self.augment, input_shape),
             iterator_train__drop_single=True,
             iterator_train__memory_format=memory_format,
             iterator_valid=BatchIterator,
             iterator_valid__device=device,
             iterator_valid__memory_format=memory_format,
             train_split=None,
-            callbacks=self._callbacks(batches_per_epoch),
+            callbacks=self._callbacks(device, batches_per_epoch),
             verbose=int(self.verbose),
             device=device,
             compile=self.compile,
@@ -397,7 +412,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         )
         return net.initialize()
 
-    def _callbacks(self, batches_per_epoch: int) -> list:
+    def _callbacks(self, device: torch.device, batches_per_epoch: int) -> list:
         callbacks = [
             ("train_acc", _TrainAccuracy()),
             ("lr", _RecordLR()),
@@ -409,7 +424,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 monitor="valid_loss", patience=self.patience, load_best=True)))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
-        if self.device_.type == "cpu":
+        if device.type == "cpu":
             callbacks.append(("share_cpu_threads", _ShareCPUThreads()))
         callbacks += self._module_callbacks()
         for i, callback in enumerate(self.callbacks or []):
@@ -430,19 +445,19 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         return LRScheduler(_one_cycle, total_steps=self.max_epochs * batches_per_epoch,
                            step_every="batch", **common)
 
-    def _class_weights(self, y_encoded) -> torch.Tensor | None:
+    def _class_weights(self, classes, y_encoded) -> torch.Tensor | None:
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced":
-            weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
+            weights = compute_class_weight("balanced", classes=np.arange(len(classes)),
                                            y=y_encoded)
         else:
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            unknown = set(self.class_weight) - set(classes.tolist())
             if unknown:
                 raise ValueError(f"class_weight names classes that are not in y: "
                                  f"{sorted(map(str, unknown))}; the classes are "
-                                 f"{self.classes_.tolist()}.")
-            weights = [self.class_weight.get(c, 1.0) for c in self.classes_.tolist()]
+                                 f"{classes.tolist()}.")
+            weights = [self.class_weight.get(c, 1.0) for c in classes.tolist()]
         return torch.as_tensor(weights, dtype=torch.float32)
 
     def _autocast_dtype(self, device: torch.device):
@@ -457,10 +472,8 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         """Checked channels-last images; at predict, they must match the training images."""
         X = validate_input(self, X, reset=reset)
         if reset:
-            images = to_channels_last(X, data_format=self.data_format,
-                                      image_shape=self.image_shape)
-            self.input_shape_ = tuple(int(s) for s in images.shape[1:])
-            return images
+            return to_channels_last(X, data_format=self.data_format,
+                                    image_shape=self.image_shape)
         if X.ndim == 2:  # flat rows of the right length: the training images' shape
             return X.reshape(len(X), *self.input_shape_)
         images = to_channels_last(X, data_format=self.data_format)
@@ -473,26 +486,14 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             )
         return images
 
-    def _encode_labels(self, y, images, *, reset: bool, classes=None) -> np.ndarray:
+    def _check_targets(self, y, images) -> np.ndarray:
+        """``y`` as a 1-D array of class labels, one per image."""
         y = column_or_1d(y, warn=True)
         check_consistent_length(images, y)
         if y.dtype.kind == "f":
             _assert_all_finite(y, input_name="y")
         check_classification_targets(y)
-        if reset:
-            encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
-            if len(encoder.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least 2 classes to train, but y has only "
-                    f"one class: {encoder.classes_[0]!r}."
-                )
-            self.classes_ = encoder.classes_
-        unseen = np.setdiff1d(y, self.classes_)
-        if unseen.size:
-            raise ValueError(f"y has labels {unseen.tolist()} that are not among classes_ "
-                             f"{self.classes_.tolist()}; pass every class in `classes` on the "
-                             "first call to partial_fit.")
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        return y
 
     # ----------------------------------------------------------- prediction
     def predict_proba(self, X) -> np.ndarray:
@@ -581,8 +582,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"input_shape must be (height, width, channels), got "
                                  f"{input_shape!r}.")
             with torch.random.fork_rng(devices=[]):
-                # On a clone: building may set attributes that mark an estimator as fitted.
-                module = clone(self)._build_module(input_shape, int(n_classes or 2))
+                module = self._build_module(input_shape, int(n_classes or 2))
         return ModelSummary.of(module, input_shape, title=type(self).__name__)
 
     # ------------------------------------------------------------ fitted views

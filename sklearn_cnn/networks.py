@@ -123,12 +123,26 @@ class TransferNet(nn.Module):
 
     Batch-norm layers whose parameters are all frozen stay in eval mode while training,
     so a frozen backbone keeps its running statistics.
+
+    Parameters
+    ----------
+    adapter : InputAdapter
+        Per-batch input adaptation.
+    backbone : nn.Module
+        The torchvision model, its head replaced.
+    head_name : str, default=""
+        Dotted name of the head inside ``backbone``.
+    stage_names : sequence of str, default=()
+        The backbone's stages, input to output (see :func:`backbone_stages`).
     """
 
-    def __init__(self, *, adapter: InputAdapter, backbone: nn.Module):
+    def __init__(self, *, adapter: InputAdapter, backbone: nn.Module, head_name: str = "",
+                 stage_names: Sequence[str] = ()):
         super().__init__()
         self.adapter = adapter
         self.backbone = backbone
+        self.head_name = head_name
+        self.stage_names = list(stage_names)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.adapter(x))

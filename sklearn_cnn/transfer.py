@@ -350,29 +350,39 @@ random_state, verbose, warm_start
         loaded = load_backbone(self.backbone, self.weights, self.input_size)
         head = nn.Sequential(nn.Dropout(self.head_dropout),
                              nn.Linear(loaded.in_features, n_classes))
-        self.head_name_, _ = replace_head(loaded.model, head)
-        stages = backbone_stages(loaded.model, self.head_name_)
-        self.stage_names_ = [name for name, _ in stages]
+        head_name, _ = replace_head(loaded.model, head)
+        stages = backbone_stages(loaded.model, head_name)
 
         trainable = {"backbone": 0, "none": len(stages)}.get(self.freeze, self.freeze)
         if trainable < len(stages):
             for name, param in loaded.model.named_parameters():
-                if not name.startswith(self.head_name_ + "."):
+                if not name.startswith(head_name + "."):
                     param.requires_grad_(False)
-            for _, stage in stages[len(stages) - min(trainable, len(stages)):]:
+            for _, stage in stages[len(stages) - trainable:]:
                 stage.requires_grad_(True)
         adapter = InputAdapter(size=(loaded.input_size, loaded.input_size), mean=loaded.mean,
                                std=loaded.std)
-        return TransferNet(adapter=adapter, backbone=loaded.model)
+        return TransferNet(adapter=adapter, backbone=loaded.model, head_name=head_name,
+                           stage_names=[name for name, _ in stages])
+
+    @property
+    def head_name_(self) -> str:
+        """Dotted name of the replaced classifier layer in the backbone."""
+        return self.module_.head_name
+
+    @property
+    def stage_names_(self) -> list[str]:
+        """The backbone's stages, input to output, that ``freeze=k`` counts from the end."""
+        return self.module_.stage_names
 
     def _module_callbacks(self) -> list:
         if self.unfreeze_at is None:
             return []
         return [("unfreeze", Unfreezer("backbone.*", at=self.unfreeze_at))]
 
-    def _param_groups(self) -> list:
+    def _param_groups(self, module: TransferNet) -> list:
         if self.backbone_lr == 1.0:
             return []
         # First match wins: the head keeps lr, the rest of the backbone gets lr * backbone_lr.
-        return [(f"backbone.{self.head_name_}.*", {"lr": self.lr}),
+        return [(f"backbone.{module.head_name}.*", {"lr": self.lr}),
                 ("backbone.*", {"lr": self.lr * self.backbone_lr})]

@@ -107,7 +107,7 @@ def test_partial_fit_and_warm_start(tiny):
     clf.partial_fit(X[:10], y[:10], classes=["top", "bottom"])
     clf.partial_fit(X[10:], y[10:])
     assert len(clf.history_) == 2
-    with pytest.raises(ValueError, match="not among classes_"):
+    with pytest.raises(ValueError, match="not among the classes"):
         clf.partial_fit(X[:4], ["left"] * 4)
     warm = CNNClassifier(**FAST, warm_start=True).fit(X, y)
     module = warm.module_
@@ -303,3 +303,16 @@ def test_grid_search_on_a_dask_cluster(tiny):
             search.fit(X, y)
     assert len(search.cv_results_["params"]) == 2
     assert search.score(X, y) > 0.5
+
+
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(tiny):
+    X, y = tiny
+    clf = CNNClassifier(**FAST).fit(X, y)
+    net, proba = clf.net_, clf.predict_proba(X)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(np.zeros((10, 9, 9)), ["a"] * 10)
+    with pytest.raises(ValueError, match="inconsistent"):
+        clf.fit(np.zeros((10, 9, 9)), [0, 1] * 4)
+    assert clf.net_ is net and clf.input_shape_ == (6, 6, 1)
+    assert list(clf.classes_) == ["bottom", "top"]
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)

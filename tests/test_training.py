@@ -128,3 +128,17 @@ def test_summary_before_and_after_fit(digits):
         (32, 32, 3), n_classes=3)
     assert frozen.trainable_params == 512 * 3 + 3
     assert f"Frozen params: {frozen.total_params - frozen.trainable_params:,}" in frozen
+
+
+@pytest.mark.slow
+def test_compile_trains_and_pickles(digits):
+    import pickle
+
+    X, y = digits
+    kwargs = dict(filters=(8, 16), max_epochs=2, device="cpu", random_state=0)
+    compiled = CNNClassifier(**kwargs, compile=True).fit(X[:300], y[:300])
+    eager = CNNClassifier(**kwargs).fit(X[:300], y[:300])
+    np.testing.assert_allclose(compiled.predict_proba(X[:50]), eager.predict_proba(X[:50]),
+                               atol=0.02)
+    again = pickle.loads(pickle.dumps(compiled))
+    np.testing.assert_array_equal(again.predict(X[:50]), compiled.predict(X[:50]))
