@@ -379,8 +379,9 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
         if issubclass(optimizer, _WITH_MOMENTUM):
             optimizer_kwargs["optimizer__momentum"] = self.momentum
-        if self._param_groups(module):
-            optimizer_kwargs["optimizer__param_groups"] = self._param_groups(module)
+        param_groups = self._param_groups(module)
+        if param_groups:
+            optimizer_kwargs["optimizer__param_groups"] = param_groups
 
         batches_per_epoch = count_batches(n_train, self.batch_size, drop_single=True)
         net = _Net(

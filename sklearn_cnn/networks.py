@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvNet", "InputAdapter", "TransferNet", "replace_head", "backbone_stages"]
+__all__ = ["ConvNet", "InputAdapter", "TransferNet", "backbone_stages"]
 
 
 class ConvNet(nn.Module):
@@ -156,19 +156,6 @@ class TransferNet(nn.Module):
                 ):
                     module.eval()
         return self
-
-
-def replace_head(model: nn.Module, new_head: nn.Module) -> tuple[str, int]:
-    """Replace the model's last ``nn.Linear`` (its classifier, whatever the family calls it).
-
-    Returns the dotted name of the replaced layer and its number of input features.
-    """
-    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier layer to replace.")
-    name, layer = linears[-1]
-    model.set_submodule(name, new_head)
-    return name, layer.in_features
 
 
 def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:

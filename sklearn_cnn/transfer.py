@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from ._base import BaseCNNClassifier
-from .networks import InputAdapter, TransferNet, backbone_stages, replace_head
+from .networks import InputAdapter, TransferNet, backbone_stages
 
 __all__ = ["TransferClassifier", "load_backbone", "list_backbones"]
 
@@ -348,9 +348,9 @@ random_state, verbose, warm_start
             raise ValueError(f"{self.backbone} takes RGB images; got {channels} channels. Pass "
                              "grayscale (1 channel) or RGB (3 channels) images.")
         loaded = load_backbone(self.backbone, self.weights, self.input_size)
-        head = nn.Sequential(nn.Dropout(self.head_dropout),
-                             nn.Linear(loaded.in_features, n_classes))
-        head_name, _ = replace_head(loaded.model, head)
+        head_name = loaded.head_name
+        loaded.model.set_submodule(head_name, nn.Sequential(
+            nn.Dropout(self.head_dropout), nn.Linear(loaded.in_features, n_classes)))
         stages = backbone_stages(loaded.model, head_name)
 
         trainable = {"backbone": 0, "none": len(stages)}.get(self.freeze, self.freeze)
