@@ -8,6 +8,7 @@ net is kept as ``net_``; its module and history are ``module_`` and ``history_``
 
 from __future__ import annotations
 
+import inspect
 import threading
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -50,6 +51,14 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
 }
 _WITH_MOMENTUM = (torch.optim.SGD, torch.optim.RMSprop)
+# Prediction copies images up to this size to a GPU at once, larger sets batch by batch.
+_PREDICT_AT_ONCE_BYTES = 64 * 2**20
+# Pixels per prediction batch on a GPU (2048 images of 32×32): fewer launches per image,
+# while a first layer of 32 float32 channels takes 256 MB.
+_PREDICT_PIXELS = 2**21
+# Optimizers with a single-kernel CUDA implementation in this torch (SGD gained it in 2.3).
+_FUSED_ON_CUDA = tuple(o for o in OPTIMIZERS.values()
+                       if "fused" in inspect.signature(o).parameters)
 
 
 class _RecordLR(Callback):
@@ -116,6 +125,7 @@ class _TrainAccuracy(Callback):
     def on_epoch_end(self, net, **kwargs):
         if self.seen_:
             net.history.record("train_acc", float(self.correct_) / self.seen_)
+        self.correct_, self.seen_ = 0, 0  # no device tensor outlives the epoch
 
 
 def _one_cycle(optimizer, *, total_steps, last_epoch=-1):
@@ -136,12 +146,43 @@ class _Net(NeuralNetClassifier):
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
 
+    def initialize(self):
+        super().initialize()
+        # skorch pickles module_, optimizer_ and criterion_ through torch, so that a net
+        # saved on a GPU loads on a machine without one. The module we passed in (the same
+        # object as module_) and the callbacks (the LR scheduler holds the optimizer) were
+        # pickled a second time outside that: twice the size, and unloadable without CUDA.
+        # In one pickle with the rest, each tensor is written once and mapped to the CPU.
+        self.cuda_dependent_attributes_ = [
+            *self.cuda_dependent_attributes_,
+            *(p for p in ("module", "callbacks") if p not in self.cuda_dependent_attributes_),
+        ]
+        return self
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch sets the mode on every batch, and module.train() recurses through every
         # submodule: ~5% of a training step on small images. Once per epoch is enough.
         self._training_mode_ = None
         self._set_training(training)
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if iterator is None or torch.device(self.device).type == "cpu":
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+            return
+        # On an accelerator, skorch's per-batch `loss.item()` makes the host wait for the
+        # device after every step, so the next step's kernels cannot be queued while this
+        # one runs. The batch losses stay on the device and are written into the history
+        # in one copy at the end of the epoch, before the epoch-level scores read them.
+        losses = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach().float())
+            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if losses:
+            records = self.history[-1]["batches"][-len(losses):]
+            for record, loss in zip(records, torch.stack(losses).tolist()):
+                record[prefix + "_loss"] = loss
+        self.history.record(prefix + "_batch_count", len(losses))
 
     def _set_training(self, training=True):
         if getattr(self, "_training_mode_", None) is training:
@@ -379,6 +420,10 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
         if issubclass(optimizer, _WITH_MOMENTUM):
             optimizer_kwargs["optimizer__momentum"] = self.momentum
+        if device.type == "cuda" and optimizer in _FUSED_ON_CUDA:
+            # One kernel for the whole update instead of PyTorch's default multi-tensor
+            # path: small networks on a GPU are bound by kernel launches.
+            optimizer_kwargs["optimizer__fused"] = True
         param_groups = self._param_groups(module)
         if param_groups:
             optimizer_kwargs["optimizer__param_groups"] = param_groups
@@ -461,6 +506,20 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             weights = [self.class_weight.get(c, 1.0) for c in classes.tolist()]
         return torch.as_tensor(weights, dtype=torch.float32)
 
+    def _network_input_pixels(self) -> int:
+        """Pixels per image that the network's first layer sees (height × width)."""
+        height, width, _ = self.input_shape_
+        return height * width
+
+    def _predict_batch_size(self, device: torch.device) -> int:
+        """Images per prediction batch: 4 training batches, or on a GPU more, up to
+        ``_PREDICT_PIXELS`` pixels a batch. Small networks on a GPU are bound by kernel
+        launches, which a batch costs whatever its size."""
+        size = 4 * self.batch_size
+        if device.type == "cuda":
+            size = max(size, _PREDICT_PIXELS // self._network_input_pixels())
+        return size
+
     def _autocast_dtype(self, device: torch.device):
         if self.precision == "bfloat16":
             return torch.bfloat16
@@ -513,25 +572,32 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._validate_images(X, reset=False)
-        dataset = ImageDataset(to_compact_tensor(images))
         module = self.net_.module_
         device = torch.device(self.net_.device)
+        # On a GPU, a few images go over at once; more are copied batch by batch, each
+        # copy overlapping the work on the batch before.
+        dataset = place_dataset(ImageDataset(to_compact_tensor(images)), device,
+                                max_bytes=_PREDICT_AT_ONCE_BYTES)
         memory_format = memory_format_for(device)
         autocast_dtype = self._autocast_dtype(device)
         # Our own loop rather than skorch's forward_iter: inference_mode, test-time
-        # augmentation and autocast, with the probabilities kept on the device until the end.
-        batches = BatchIterator(dataset, 4 * self.batch_size, device=device,
+        # augmentation and autocast, with the logits kept on the device until the end.
+        batches = BatchIterator(dataset, self._predict_batch_size(device), device=device,
                                 memory_format=memory_format)
         module.eval()
-        probabilities = []
+        logits, mirrored = [], []
         with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype,
                                                     enabled=autocast_dtype is not None):
             for xb, _ in batches:
-                proba = module(xb).double().softmax(dim=1)
+                logits.append(module(xb).float())
                 if self.tta:
-                    proba = (proba + module(xb.flip(-1)).double().softmax(dim=1)) / 2
-                probabilities.append(proba)
-        return torch.cat(probabilities).cpu().numpy()
+                    mirrored.append(module(xb.flip(-1)).float())
+            # One softmax for all, in float64, so that each row sums to 1 to the last bit
+            # scikit-learn checks.
+            proba = torch.cat(logits).double().softmax(dim=1)
+            if self.tta:
+                proba = (proba + torch.cat(mirrored).double().softmax(dim=1)) / 2
+        return proba.cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels for images ``X``.
@@ -603,8 +669,29 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if "net_" in state:
             # skorch maps CUDA tensors to the CPU when a model saved on a GPU is loaded on a
-            # machine without one; keep device_ in step with where the net now lives.
-            self.device_ = torch.device(self.net_.device)
+            # machine without one; keep the rest in step with where the net now lives.
+            device = torch.device(self.net_.device)
+            if device.type != self.device_.type:
+                self._move_fitted_net(device)
+
+    def _move_fitted_net(self, device: torch.device) -> None:
+        """Points the fitted net, its batch iterators, precision and optimizer at ``device``,
+        so that predict and a warm-start fit both run there."""
+        net = self.net_
+        net.device = device
+        net.module_.to(device)
+        net.criterion_.to(device)
+        for state in net.optimizer_.state.values():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    state[key] = value.to(device)
+        if device.type != "cuda":  # older torch has fused optimizers on CUDA only
+            for group in net.optimizer_.param_groups:
+                group["fused"] = None
+        # Plain attributes: skorch's set_params would re-initialise the net.
+        net.iterator_train__device = net.iterator_valid__device = device
+        net.autocast_dtype = self._autocast_dtype(device)
+        self.device_ = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -113,7 +113,9 @@ def to_compact_tensor(images: np.ndarray) -> torch.Tensor:
 def to_float_batch(batch: torch.Tensor) -> torch.Tensor:
     """uint8 pixels → float in [0, 1] (torchvision's ``ToDtype(scale=True)``); floats as given."""
     if batch.dtype == torch.uint8:
-        return batch.float().div_(255.0)
+        # One kernel where two would do the same: uint8 / float promotes to the default
+        # float dtype (float32 unless changed), computing exactly float(x) / 255.
+        batch = batch / 255.0
     return batch.float()
 
 
@@ -135,19 +137,22 @@ class ImageDataset(torch.utils.data.Dataset):
         return ImageDataset(self.X.to(device), y)
 
 
-def place_dataset(dataset: ImageDataset, device: torch.device, max_fraction: float = 0.25):
-    """Move a dataset to a CUDA device once when it fits in ``max_fraction`` of free memory.
+def place_dataset(dataset: ImageDataset, device: torch.device, max_fraction: float = 0.25,
+                  max_bytes: float = float("inf")):
+    """Move a dataset to a CUDA device at once when it fits in ``max_fraction`` of the free
+    memory and in ``max_bytes``.
 
-    Otherwise it stays on the host, pinned so that per-batch copies are asynchronous.
+    It moves as it is stored, so uint8 images take one byte a pixel on the device too.
+    A dataset left in host memory is copied batch by batch, each copy overlapping the
+    device's work on the batch before (:class:`BatchIterator`).
     """
     if device.type != "cuda":
         return dataset
     nbytes = dataset.X.numel() * dataset.X.element_size()
     free, _ = torch.cuda.mem_get_info(device)
-    if nbytes <= max_fraction * free:
+    if nbytes <= min(max_fraction * free, max_bytes):
         return dataset.to(device)
-    y = None if dataset.y is None else dataset.y.pin_memory()
-    return ImageDataset(dataset.X.pin_memory(), y)
+    return dataset
 
 
 def count_batches(n_samples: int, batch_size: int, *, drop_single: bool = False) -> int:
@@ -219,15 +224,49 @@ class BatchIterator:
         order = None
         if self.shuffle:
             order = torch.randperm(n, generator=self._order_rng).to(X.device)
-        non_blocking = X.device.type == "cpu" and X.is_pinned()
+        indices = []
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if self.drop_single and stop - start == 1 and n > 1:
                 break
-            index = slice(start, stop) if order is None else order[start:stop]
-            xb = to_float_batch(X[index].to(self.device, non_blocking=non_blocking))
-            xb = xb.contiguous(memory_format=self.memory_format)
+            indices.append(slice(start, stop) if order is None else order[start:stop])
+        if X.device.type == "cpu" and self.device.type == "cuda":
+            batches = self._copied_ahead(X, y, indices)
+        else:
+            batches = ((X[i].to(self.device), None if y is None else y[i].to(self.device))
+                       for i in indices)
+        for xb, yb in batches:
+            xb = to_float_batch(xb).contiguous(memory_format=self.memory_format)
             if self.transform is not None:
                 xb = self.transform(xb, self._aug_rng)
-            yb = None if y is None else y[index].to(self.device, non_blocking=non_blocking)
             yield xb, yb
+
+    def _copied_ahead(self, X, y, indices):
+        """Host batches for a GPU, each copied on a side stream while the GPU works on the
+        one before, through pinned memory so that the copy does not block the host.
+
+        The next copy starts when the consumer asks for the next batch, that is after it
+        queued its work on this one: the host gathers and copies while the GPU computes.
+        """
+        compute = torch.cuda.current_stream(self.device)
+        copier = torch.cuda.Stream(self.device)
+
+        def start_copy(index):
+            xb, yb = X[index].pin_memory(), None if y is None else y[index].pin_memory()
+            with torch.cuda.stream(copier):
+                xb = xb.to(self.device, non_blocking=True)
+                yb = None if yb is None else yb.to(self.device, non_blocking=True)
+            return xb, yb
+
+        pending = start_copy(indices[0]) if indices else None
+        for k in range(len(indices)):
+            compute.wait_stream(copier)
+            xb, yb = pending
+            # Allocated on the copy stream, used on the compute stream: the allocator
+            # must not hand the memory out again before the compute stream is done with it.
+            xb.record_stream(compute)
+            if yb is not None:
+                yb.record_stream(compute)
+            yield xb, yb
+            if k + 1 < len(indices):
+                pending = start_copy(indices[k + 1])

@@ -365,6 +365,10 @@ random_state, verbose, warm_start
         return TransferNet(adapter=adapter, backbone=loaded.model, head_name=head_name,
                            stage_names=[name for name, _ in stages])
 
+    def _network_input_pixels(self) -> int:
+        height, width = self.module_.adapter.size  # the backbone sees resized images
+        return height * width
+
     @property
     def head_name_(self) -> str:
         """Dotted name of the replaced classifier layer in the backbone."""

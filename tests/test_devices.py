@@ -30,7 +30,7 @@ def test_cuda_without_gpu(name):
         resolve_device(name)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_cuda_index_out_of_range():
     assert resolve_device("cuda").type == "cuda"
     with pytest.raises(ValueError, match="this machine has"):

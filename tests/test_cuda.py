@@ -1,0 +1,240 @@
+"""The CUDA paths, run for real on a GPU (``pytest -m cuda``); skipped without one.
+
+Each test here says something that can only go wrong on a GPU: where the data lives and in
+what dtype, the pinned-memory path, bf16 autocast, the fused optimizers, the loss history
+that is read once per epoch, and a CUDA-trained model loaded where there is no GPU.
+"""
+
+import os
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
+
+from sklearn_cnn import CNNClassifier, TransferClassifier
+from sklearn_cnn import _base as base
+from sklearn_cnn._data import BatchIterator, ImageDataset, place_dataset, to_compact_tensor
+
+pytestmark = pytest.mark.cuda
+
+CUDA = dict(filters=(8, 16), max_epochs=3, batch_size=32, device="cuda", random_state=0)
+
+
+def _bright_quadrant(n=256, size=16, seed=0):
+    """uint8 images whose class (0..3) is the quadrant holding a bright square."""
+    rng = np.random.RandomState(seed)
+    y = rng.randint(0, 4, n)
+    X = rng.randint(0, 100, size=(n, size, size, 3)).astype(np.uint8)
+    half = size // 2
+    for k in range(4):
+        r, c = divmod(k, 2)
+        X[y == k, r * half:(r + 1) * half, c * half:(c + 1) * half] = 255
+    return X, y
+
+
+def test_fit_on_cuda_learns_and_keeps_the_model_there():
+    X, y = _bright_quadrant()
+    clf = CNNClassifier(**{**CUDA, "max_epochs": 8}).fit(X, y)
+    assert clf.device_.type == "cuda"
+    assert all(p.is_cuda for p in clf.module_.parameters())
+    conv = clf.module_.features[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert clf.score(X, y) >= 0.95
+    proba = clf.predict_proba(X)
+    assert isinstance(proba, np.ndarray) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_loss_history_is_complete_though_read_once_per_epoch():
+    X, y = _bright_quadrant(n=100)
+    clf = CNNClassifier(**{**CUDA, "early_stopping": True, "validation_fraction": 0.2}).fit(X, y)
+    for epoch in clf.history_:
+        batches = epoch["batches"]
+        train = [b for b in batches if "train_loss" in b]
+        valid = [b for b in batches if "valid_loss" in b]
+        assert len(train) == epoch["train_batch_count"] == 3  # 80 images in batches of 32
+        assert len(valid) == epoch["valid_batch_count"] == 1
+        assert all(isinstance(b["train_loss"], float) and np.isfinite(b["train_loss"])
+                   for b in train)
+        # skorch's epoch loss is the batch-size-weighted mean of the batch losses.
+        sizes = [b["train_batch_size"] for b in train]
+        expected = np.average([b["train_loss"] for b in train], weights=sizes)
+        assert epoch["train_loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_fused_optimizer_on_cuda_only():
+    X, y = _bright_quadrant(n=64)
+    for optimizer in ["adam", "adamw", "sgd", "rmsprop"]:
+        clf = CNNClassifier(**{**CUDA, "max_epochs": 1}, optimizer=optimizer).fit(X, y)
+        fused = clf.net_.optimizer_.defaults.get("fused")
+        assert bool(fused) == (base.OPTIMIZERS[optimizer] in base._FUSED_ON_CUDA), optimizer
+    cpu = CNNClassifier(**{**CUDA, "max_epochs": 1, "device": "cpu"}).fit(X, y)
+    assert not cpu.net_.optimizer_.defaults.get("fused")
+
+
+def test_dataset_is_held_once_on_the_gpu_as_uint8():
+    X, y = _bright_quadrant(n=20_000, size=32)  # 61 MB as uint8, 246 MB as float32
+    clf = CNNClassifier(filters=(8,), max_epochs=1, batch_size=256, device="cuda",
+                        random_state=0)
+    clf.fit(X[:256], y[:256])  # warm-up: CUDA context, cuDNN, allocator
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    clf.fit(X, y)
+    added = torch.cuda.max_memory_allocated() - before
+    # A float32 copy anywhere would add 246 MB more.
+    assert X.nbytes <= added < X.nbytes + 120 * 2**20, added / 2**20
+
+
+def test_host_path_delivers_the_same_batches_as_the_resident_one():
+    X, y = _bright_quadrant(n=100)
+    dataset = ImageDataset(to_compact_tensor(X), torch.from_numpy(y))
+    resident = place_dataset(dataset, torch.device("cuda"))
+    host = place_dataset(dataset, torch.device("cuda"), max_fraction=0.0)
+    assert resident.X.is_cuda and resident.X.dtype == torch.uint8
+    assert host is dataset and not host.X.is_cuda
+    for shuffle in [True, False]:
+        kwargs = dict(batch_size=32, shuffle=shuffle, device="cuda", seed=3)
+        for (xa, ya), (xb, yb) in zip(BatchIterator(resident, **kwargs),
+                                      BatchIterator(host, **kwargs), strict=True):
+            assert xa.is_cuda and xb.is_cuda and xa.dtype == xb.dtype == torch.float32
+            assert xb.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(xa, xb, rtol=0, atol=0)
+            torch.testing.assert_close(ya, yb, rtol=0, atol=0)
+
+
+def test_fit_and_predict_from_host_memory(monkeypatch):
+    # A dataset too large for the GPU stays on the host; batches go through pinned memory.
+    X, y = _bright_quadrant()
+    resident = CNNClassifier(**{**CUDA, "max_epochs": 8}).fit(X, y)
+    monkeypatch.setattr(base, "place_dataset",
+                        lambda dataset, device, **kwargs: place_dataset(dataset, device, 0.0))
+    clf = CNNClassifier(**{**CUDA, "max_epochs": 8}).fit(X, y)
+    assert clf.score(X, y) >= 0.95
+    # The same batches in the same order: the same model, to cuDNN's float tolerance.
+    np.testing.assert_allclose(clf.predict_proba(X), resident.predict_proba(X), atol=2e-3)
+
+
+def test_prediction_batches_on_cuda_hold_more_small_images():
+    X, y = _bright_quadrant(n=64, size=8)
+    clf = CNNClassifier(**CUDA).fit(X, y)
+    assert clf._predict_batch_size(torch.device("cuda")) == base._PREDICT_PIXELS // 64
+    assert clf._predict_batch_size(torch.device("cpu")) == 4 * clf.batch_size
+    large = TransferClassifier(backbone="resnet18", weights=None, batch_size=8, max_epochs=1,
+                               device="cuda").fit(X[:16], y[:16])
+    assert large._predict_batch_size(torch.device("cuda")) == 41  # 224×224 inside
+
+
+@pytest.mark.parametrize("precision, dtype", [("auto", torch.bfloat16), ("bfloat16",
+                                              torch.bfloat16), ("float32", None)])
+def test_precision_on_cuda(precision, dtype):
+    X, y = _bright_quadrant()
+    clf = CNNClassifier(**{**CUDA, "max_epochs": 8}, precision=precision).fit(X, y)
+    assert clf.net_.autocast_dtype is dtype
+    assert clf.score(X, y) >= 0.95
+    assert all(p.dtype == torch.float32 for p in clf.module_.parameters())
+
+
+def test_seeded_cuda_fits_repeat():
+    # Same seed, same GPU: the same batches, dropout masks and initial weights. cuDNN may
+    # pick non-deterministic backward kernels, so the weights agree to float tolerance.
+    X, y = _bright_quadrant(n=128)
+    a = CNNClassifier(**CUDA, precision="float32").fit(X, y)
+    b = CNNClassifier(**CUDA, precision="float32").fit(X, y)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
+
+
+def test_fit_leaves_the_global_cuda_rng_alone():
+    X, y = _bright_quadrant(n=64)
+    before = torch.cuda.get_rng_state()
+    CNNClassifier(**CUDA).fit(X, y)
+    assert torch.equal(torch.cuda.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("precision", ["float32", "auto"])
+def test_cuda_model_loads_on_a_cpu_only_process(tmp_path, precision):
+    X, y = _bright_quadrant(n=128)
+    clf = CNNClassifier(**CUDA, precision=precision).fit(X, y)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import joblib, numpy as np, torch, warnings\n"
+        "assert not torch.cuda.is_available()\n"
+        f"m = joblib.load({str(tmp_path / 'model.joblib')!r})\n"
+        "assert m.device_.type == 'cpu'\n"
+        "assert all(not p.is_cuda for p in m.module_.parameters())\n"
+        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        f"np.save({str(tmp_path / 'proba.npy')!r}, m.predict_proba(X))\n"
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    cpu_proba = np.load(tmp_path / "proba.npy")
+    # The reference: the same weights run on this process's CPU.
+    reference = joblib.load(tmp_path / "model.joblib")
+    reference._move_fitted_net(torch.device("cpu"))
+    np.testing.assert_array_equal(cpu_proba, reference.predict_proba(X))
+    # ... and it trains on from there (warm start) on the CPU.
+    reference.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    assert reference.device_.type == "cpu"
+    gpu_proba = clf.predict_proba(X)
+    if precision == "float32":
+        np.testing.assert_allclose(cpu_proba, gpu_proba, atol=1e-5)
+        np.testing.assert_array_equal(clf.classes_[cpu_proba.argmax(1)], clf.predict(X))
+    else:  # bf16 on the GPU, float32 on the CPU: the same labels, bf16-close probabilities
+        np.testing.assert_allclose(cpu_proba, gpu_proba, atol=0.05)
+
+
+def test_compile_on_cuda():
+    X, y = _bright_quadrant()
+    clf = CNNClassifier(**{**CUDA, "max_epochs": 8}, compile=True).fit(X, y)
+    assert clf.score(X, y) >= 0.95
+    again = joblib.load(_dump(clf))
+    np.testing.assert_array_equal(again.predict(X), clf.predict(X))
+
+
+def _dump(model):
+    import io
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+class _InitialWeights(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.weights = {k: v.detach().clone() for k, v in net.module_.named_parameters()}
+
+
+@pytest.mark.parametrize("freeze", ["backbone", "none"])
+def test_transfer_on_cuda_trains_what_it_should(freeze):
+    X, y = _bright_quadrant(n=96, size=32)
+    initial = _InitialWeights()
+    clf = TransferClassifier(backbone="resnet18", weights=None, freeze=freeze, input_size=32,
+                             max_epochs=6, batch_size=32, lr=0.003, device="cuda",
+                             callbacks=[initial], random_state=0).fit(X, y)
+    assert clf.device_.type == "cuda" and clf.net_.autocast_dtype is torch.bfloat16
+    assert clf.predict_proba(X).shape == (96, 4)
+    after = dict(clf.module_.named_parameters())
+    head = "backbone.fc.1.weight"
+    assert not torch.equal(after[head], initial.weights[head])
+    stem = "backbone.conv1.weight"
+    assert torch.equal(after[stem], initial.weights[stem]) == (freeze == "backbone")
+    if freeze == "backbone":  # random features suffice for where the bright square is
+        assert clf.score(X, y) >= 0.9
+
+
+def test_threaded_grid_search_shares_the_gpu():
+    from joblib import parallel_backend
+
+    X, y = _bright_quadrant(n=128)
+    with parallel_backend("threading"):
+        search = GridSearchCV(CNNClassifier(**CUDA), {"dropout": [0.0, 0.5]}, cv=2, n_jobs=2)
+        search.fit(X, y)
+    assert search.best_estimator_.device_.type == "cuda"
+    assert search.score(X, y) > 0.5
