@@ -1,18 +1,45 @@
 """Peak memory of fit on 50,000 uint8 32×32×3 images: no float32 copy of the dataset.
 
-Each measurement runs in a fresh process: after torch is imported, the data made and a
+On the CPU, each measurement runs in a fresh process: after torch is imported, the data made and a
 warm-up fit, the kernel's peak-RSS counter is reset (Linux ``/proc/self/clear_refs``), and
 the peak during the measured fit is read back from ``VmHWM``.
-Run: ``python benchmarks/bench_memory.py``.
+On CUDA (``--device cuda``), the peak is the caching allocator's
+``torch.cuda.max_memory_allocated`` during the measured fit, counted from what was allocated
+before it: the resident dataset, the model, its optimizer state and one batch's activations.
+Run: ``python benchmarks/bench_memory.py [--device cuda]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 from _common import table
+
+CHILD_CUDA = r"""
+import json, sys
+sys.path.insert(0, "benchmarks")
+import numpy as np, torch
+from _common import images
+from sklearn_cnn import CNNClassifier
+mode = sys.argv[1]
+X, y = images(50_000, 32, 3)
+if mode == "float32":
+    X = X.astype(np.float32) / 255
+clf = CNNClassifier(filters=(16, 32), max_epochs=1, batch_size=256, device="cuda",
+                    random_state=0)
+clf.fit(X[:512], y[:512])          # warm-up: CUDA context, cuDNN, allocator
+torch.cuda.synchronize()
+base = torch.cuda.memory_allocated()
+torch.cuda.reset_peak_memory_stats()
+clf.fit(X, y)
+torch.cuda.synchronize()
+peak = torch.cuda.max_memory_allocated()
+print(json.dumps({"data_mb": X.nbytes / 2**20, "base_mb": base / 2**20,
+                  "peak_mb": peak / 2**20}))
+"""
 
 CHILD = r"""
 import json, sys
@@ -40,18 +67,32 @@ print(json.dumps({"data_mb": X.nbytes / 2**20, "base_mb": base, "peak_mb": peak}
 """
 
 
-def measure(mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True,
+def measure(mode: str, device: str) -> dict:
+    child = CHILD_CUDA if device == "cuda" else CHILD
+    out = subprocess.run([sys.executable, "-c", child, mode], capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    device = parser.parse_args().device
     rows = []
     for mode in ["uint8", "float32"]:
-        m = measure(mode)
+        m = measure(mode, device)
         rows.append([f"{mode} input", f"{m['data_mb']:.0f}", f"{m['base_mb']:.0f}",
                      f"{m['peak_mb']:.0f}", f"{m['peak_mb'] - m['base_mb']:.0f}"])
+    if device == "cuda":
+        import torch
+
+        print(f"### Peak GPU memory of CNNClassifier.fit, 50,000 images of 32×32×3 (1 epoch, "
+              f"{torch.cuda.get_device_name()})\n")
+        print(table(["", "dataset MB", "allocated before fit MB", "peak during fit MB",
+                     "fit adds MB"], rows))
+        print("\nThe dataset is copied to the GPU once, as it was given: uint8 stays uint8 "
+              "there and each batch becomes float on the device.")
+        return
     print("### Peak memory of CNNClassifier.fit, 50,000 images of 32×32×3 (1 epoch, CPU)\n")
     print(table(["", "dataset MB", "process before fit MB", "peak during fit MB",
                  "fit adds MB"], rows))
