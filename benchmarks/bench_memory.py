@@ -18,59 +18,46 @@ import sys
 
 from _common import table
 
-CHILD_CUDA = r"""
-import json, sys
-sys.path.insert(0, "benchmarks")
-import numpy as np, torch
-from _common import images
-from sklearn_cnn import CNNClassifier
-mode = sys.argv[1]
-X, y = images(50_000, 32, 3)
-if mode == "float32":
-    X = X.astype(np.float32) / 255
-clf = CNNClassifier(filters=(16, 32), max_epochs=1, batch_size=256, device="cuda",
-                    random_state=0)
-clf.fit(X[:512], y[:512])          # warm-up: CUDA context, cuDNN, allocator
-torch.cuda.synchronize()
-base = torch.cuda.memory_allocated()
-torch.cuda.reset_peak_memory_stats()
-clf.fit(X, y)
-torch.cuda.synchronize()
-peak = torch.cuda.max_memory_allocated()
-print(json.dumps({"data_mb": X.nbytes / 2**20, "base_mb": base / 2**20,
-                  "peak_mb": peak / 2**20}))
-"""
-
 CHILD = r"""
 import json, sys
 sys.path.insert(0, "benchmarks")
 import numpy as np, torch
 from _common import images
 from sklearn_cnn import CNNClassifier
-mode = sys.argv[1]
+mode, device = sys.argv[1:3]
 X, y = images(50_000, 32, 3)
 if mode == "float32":
     X = X.astype(np.float32) / 255
-clf = CNNClassifier(filters=(16, 32), max_epochs=1, batch_size=256, device="cpu",
+clf = CNNClassifier(filters=(16, 32), max_epochs=1, batch_size=256, device=device,
                     random_state=0)
-clf.fit(X[:512], y[:512])          # warm-up: allocator and kernels, on a small slice
+clf.fit(X[:512], y[:512])          # warm-up: allocator, kernels (and the CUDA context)
+
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
-            return int(line.split()[1]) / 1024
-base = status("VmRSS")
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset the peak (VmHWM) to the current RSS
-clf.fit(X, y)
-peak = status("VmHWM")
-print(json.dumps({"data_mb": X.nbytes / 2**20, "base_mb": base, "peak_mb": peak}))
+            return int(line.split()[1]) * 1024
+
+if device == "cuda":
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    clf.fit(X, y)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+else:
+    base = status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current RSS
+    clf.fit(X, y)
+    peak = status("VmHWM")
+print(json.dumps({"data_mb": X.nbytes / 2**20, "base_mb": base / 2**20,
+                  "peak_mb": peak / 2**20}))
 """
 
 
 def measure(mode: str, device: str) -> dict:
-    child = CHILD_CUDA if device == "cuda" else CHILD
-    out = subprocess.run([sys.executable, "-c", child, mode], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([sys.executable, "-c", CHILD, mode, device], capture_output=True,
+                         text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -8,47 +8,14 @@ side in one process run. Run: ``python benchmarks/bench_throughput.py [--quick]`
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 
 import numpy as np
 import torch
-from _common import images, machine, table, timed
-from torch.nn import functional as F
+from _common import hand_fit, hand_predict, machine, setup, table, timed
 
 from sklearn_cnn import CNNClassifier
 from sklearn_cnn.devices import resolve_device
-from sklearn_cnn.networks import ConvNet
-
-
-def hand_fit(module, X, y, *, epochs, batch_size, lr, autocast_dtype=None):
-    """The best plain loop: float tensors already resident on the device (prepared before
-    timing), one slice per batch, module and batches in the channels-last memory format,
-    no host-device synchronisation."""
-    device = X.device
-    module = module.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(0)
-    module.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=generator).to(device)
-        for start in range(0, len(X), batch_size):
-            index = order[start:start + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=autocast_dtype,
-                                enabled=autocast_dtype is not None):
-                loss = F.cross_entropy(module(X[index]).float(), y[index])
-            loss.backward()
-            optimizer.step()
-
-
-@torch.inference_mode()
-def hand_predict(module, X, *, batch_size, autocast_dtype=None):
-    module = module.eval().to(memory_format=torch.channels_last)
-    with torch.autocast(X.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        proba = [module(X[i:i + batch_size]).float().softmax(1)
-                 for i in range(0, len(X), batch_size)]
-    return torch.cat(proba).cpu().numpy()
 
 
 def skorch_default_fit(module, X, y, *, epochs, batch_size, lr, device):
@@ -83,19 +50,11 @@ def keras_model(input_shape, n_classes):
 
 def run(size, channels, n, epochs, batch_size, device, with_keras, precision="float32",
         rounds=3):
-    X8, y = images(n, size, channels)
-    # What the hand loop and skorch get: float32 (N, C, H, W), prepared once outside timing;
-    # the hand loop's copy already sits on the device.
-    X_float = np.ascontiguousarray((X8.transpose(0, 3, 1, 2) / 255).astype(np.float32))
-    X_dev = torch.as_tensor(X_float, device=device).contiguous(memory_format=torch.channels_last)
-    y_dev = torch.as_tensor(y, device=device)
+    # What the hand loop (and skorch) get is prepared once, outside timing.
+    X8, y, X_float, X_dev, y_dev, fresh = setup(size, channels, n, device)
     autocast_dtype = torch.bfloat16 if precision == "bfloat16" else None
     lr = 1e-3
-    torch.manual_seed(0)
-    template = ConvNet(in_channels=channels, n_classes=10, input_size=(size, size),
-                       dropout=0.25)
     rows = []
-    fresh = lambda: copy.deepcopy(template).to(device)  # noqa: E731
 
     # Warm up every path once (allocator, oneDNN/cuDNN kernel choice).
     hand_fit(fresh(), X_dev[:2048], y_dev[:2048], epochs=1, batch_size=batch_size, lr=lr,

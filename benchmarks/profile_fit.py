@@ -23,21 +23,17 @@ Run: ``python benchmarks/profile_fit.py [--device cuda] [--quick]``.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from contextlib import ExitStack, contextmanager
 
-import numpy as np
 import torch
-from _common import images, machine, table
+from _common import hand_fit, hand_predict, machine, setup, table
 from skorch import NeuralNetClassifier
-from torch.nn import functional as F
 
 import sklearn_cnn._base as base
 import sklearn_cnn._data as data
 from sklearn_cnn import CNNClassifier
 from sklearn_cnn.devices import resolve_device
-from sklearn_cnn.networks import ConvNet
 
 # --------------------------------------------------------------- taking changes back
 
@@ -76,39 +72,6 @@ def without(*changes):
     if "streamed" in changes:  # predict: batch by batch, each copy ahead of the compute
         stack.enter_context(patched(base, "_PREDICT_AT_ONCE_BYTES", 0))
     return stack
-
-
-# ------------------------------------------------------------------- the hand loop
-
-
-def hand_fit(module, X, y, *, epochs, batch_size, lr, autocast_dtype):
-    """Data already on the device: the ceiling a library can reach in eager mode."""
-    device = X.device
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(0)
-    module.train()
-    steps = 0
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=generator).to(device)
-        for start in range(0, len(X), batch_size):
-            index = order[start:start + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=autocast_dtype,
-                                enabled=autocast_dtype is not None):
-                loss = F.cross_entropy(module(X[index]).float(), y[index])
-            loss.backward()
-            optimizer.step()
-            steps += 1
-    return steps
-
-
-@torch.inference_mode()
-def hand_predict(module, X, *, batch_size, autocast_dtype):
-    module.eval()
-    with torch.autocast(X.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        out = torch.cat([module(X[i:i + batch_size]).float().softmax(1)
-                         for i in range(0, len(X), batch_size)])
-    return out.cpu().numpy()
 
 
 # ----------------------------------------------------------------------- measuring
@@ -165,19 +128,9 @@ def per_step(make_fn, device, short=8, long=40):
 
 
 def run(size, channels, n, epochs, batch_size, precision, device, rounds):
-    X8, y = images(n, size, channels)
-    X_float = np.ascontiguousarray((X8.transpose(0, 3, 1, 2) / 255).astype(np.float32))
-    X_dev = torch.as_tensor(X_float, device=device).contiguous(memory_format=torch.channels_last)
-    y_dev = torch.as_tensor(y, device=device)
+    X8, y, _, X_dev, y_dev, fresh = setup(size, channels, n, device)
     autocast_dtype = torch.bfloat16 if precision == "bfloat16" else None
     lr = 1e-3
-    torch.manual_seed(0)
-    template = ConvNet(in_channels=channels, n_classes=10, input_size=(size, size),
-                       dropout=0.25)
-
-    def fresh():
-        return copy.deepcopy(template).to(device=device, memory_format=torch.channels_last)
-
     steps = data.count_batches(n, batch_size) * epochs
     clf_kwargs = dict(max_epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=None,
                       dropout=0.25, device=device, precision=precision, random_state=0)
