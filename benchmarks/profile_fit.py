@@ -32,6 +32,7 @@ from skorch import NeuralNetClassifier
 
 import sklearn_cnn._base as base
 import sklearn_cnn._data as data
+import sklearn_cnn._training as training
 from sklearn_cnn import CNNClassifier
 from sklearn_cnn.devices import resolve_device
 
@@ -62,9 +63,9 @@ def patched(obj, name, value):
 def without(*changes):
     stack = ExitStack()
     if "losses" in changes:
-        stack.enter_context(patched(base._Net, "run_single_epoch", _skorch_epoch))
+        stack.enter_context(patched(training.Net, "run_single_epoch", _skorch_epoch))
     if "fused" in changes:
-        stack.enter_context(patched(base, "_FUSED_ON_CUDA", ()))
+        stack.enter_context(patched(base, "FUSED_ON_CUDA", ()))
     if "scaling" in changes:
         stack.enter_context(patched(data, "to_float_batch", _two_kernel_scaling))
     if "at once" in changes:  # predict: every image to the device before the first batch

@@ -8,9 +8,6 @@ net is kept as ``net_``; its module and history are ``module_`` and ``history_``
 
 from __future__ import annotations
 
-import inspect
-import threading
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -27,8 +24,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
@@ -41,208 +37,26 @@ from ._data import (
     to_compact_tensor,
     validate_input,
 )
+from ._training import (
+    FUSED_ON_CUDA,
+    OPTIMIZERS,
+    WITH_MOMENTUM,
+    Net,
+    RecordLR,
+    ShareCPUThreads,
+    TrainAccuracy,
+    autocast_dtype,
+    make_lr_scheduler,
+)
 from .augmentation import PRESETS, make_augmentation
 from .devices import memory_format_for, resolve_device
+from .inspection import ModelSummary
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
-_WITH_MOMENTUM = (torch.optim.SGD, torch.optim.RMSprop)
 # Prediction copies images up to this size to a GPU at once, larger sets batch by batch.
 _PREDICT_AT_ONCE_BYTES = 64 * 2**20
 # Pixels per prediction batch on a GPU (2048 images of 32×32): fewer launches per image,
 # while a first layer of 32 float32 channels takes 256 MB.
 _PREDICT_PIXELS = 2**21
-# Optimizers with a single-kernel CUDA implementation in this torch (SGD gained it in 2.3).
-_FUSED_ON_CUDA = tuple(o for o in OPTIMIZERS.values()
-                       if "fused" in inspect.signature(o).parameters)
-
-
-class _RecordLR(Callback):
-    """Records the learning rate each epoch starts with (the head's, with backbone_lr)."""
-
-    def on_epoch_begin(self, net, **kwargs):
-        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
-
-
-class _ShareCPUThreads(Callback):
-    """Splits the process's torch threads among the fits running in its threads at once.
-
-    joblib's loky backend (GridSearchCV's default) limits each worker process's threads
-    itself; its threading backend, and Dask workers with several threads, run fits side
-    by side in one process, each of which would use every core. ``torch.set_num_threads``
-    sets the calling thread's OpenMP team size only, so each fit takes its share, and
-    re-takes it every epoch as other fits start and end.
-    """
-
-    active = 0
-    lock = threading.Lock()
-    local = threading.local()
-
-    def on_epoch_begin(self, net, **kwargs):
-        budget = getattr(self.local, "budget", None)
-        if budget is not None:
-            torch.set_num_threads(max(1, budget // max(1, _ShareCPUThreads.active)))
-
-    @classmethod
-    @contextmanager
-    def taken(cls, device: torch.device):
-        """Counts a fit in a worker thread among the active ones; restores its threads."""
-        if device.type != "cpu" or threading.current_thread() is threading.main_thread():
-            yield
-            return
-        budget = cls.local.budget = torch.get_num_threads()
-        with cls.lock:
-            cls.active += 1
-        try:
-            yield
-        finally:
-            with cls.lock:
-                cls.active -= 1
-            cls.local.budget = None
-            torch.set_num_threads(budget)
-
-
-class _TrainAccuracy(Callback):
-    """Training accuracy per epoch, from the predictions the training steps made anyway.
-
-    skorch's ``EpochScoring(on_train=True)`` keeps every batch's predictions, autograd
-    graphs included, until the epoch ends (8% slower at 32×32); counting the correct ones
-    per batch keeps nothing and adds no device synchronisation.
-    """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.correct_, self.seen_ = 0, 0
-
-    def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
-        if training and y_pred is not None:
-            self.correct_ = self.correct_ + (y_pred.detach().argmax(1) == batch[1]).sum()
-            self.seen_ += len(batch[1])
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.seen_:
-            net.history.record("train_acc", float(self.correct_) / self.seen_)
-        self.correct_, self.seen_ = 0, 0  # no device tensor outlives the epoch
-
-
-def _one_cycle(optimizer, *, total_steps, last_epoch=-1):
-    # Peaks at each parameter group's own learning rate, so backbone_lr keeps its ratio.
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=[group["lr"] for group in optimizer.param_groups],
-        total_steps=total_steps,
-        last_epoch=last_epoch,
-    )
-
-
-class _Net(NeuralNetClassifier):
-    """skorch's classifier with autocast around the forward pass, and train/eval mode set
-    once per epoch."""
-
-    def __init__(self, *args, autocast_dtype=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.autocast_dtype = autocast_dtype
-
-    def initialize(self):
-        super().initialize()
-        # skorch pickles module_, optimizer_ and criterion_ through torch, so that a net
-        # saved on a GPU loads on a machine without one. The module we passed in (the same
-        # object as module_) and the callbacks (the LR scheduler holds the optimizer) were
-        # pickled a second time outside that: twice the size, and unloadable without CUDA.
-        # In one pickle with the rest, each tensor is written once and mapped to the CPU.
-        self.cuda_dependent_attributes_ = [
-            *self.cuda_dependent_attributes_,
-            *(p for p in ("module", "callbacks") if p not in self.cuda_dependent_attributes_),
-        ]
-        return self
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        # skorch sets the mode on every batch, and module.train() recurses through every
-        # submodule: ~5% of a training step on small images. Once per epoch is enough.
-        self._training_mode_ = None
-        self._set_training(training)
-        if iterator is None or torch.device(self.device).type == "cpu":
-            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-            return
-        # On an accelerator, skorch's per-batch `loss.item()` makes the host wait for the
-        # device after every step, so the next step's kernels cannot be queued while this
-        # one runs. The batch losses stay on the device and are written into the history
-        # in one copy at the end of the epoch, before the epoch-level scores read them.
-        losses = []
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach().float())
-            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        if losses:
-            records = self.history[-1]["batches"][-len(losses):]
-            for record, loss in zip(records, torch.stack(losses).tolist()):
-                record[prefix + "_loss"] = loss
-        self.history.record(prefix + "_batch_count", len(losses))
-
-    def _set_training(self, training=True):
-        if getattr(self, "_training_mode_", None) is training:
-            return
-        super()._set_training(training)
-        self._training_mode_ = training
-
-    def infer(self, x, **fit_params):
-        if self.autocast_dtype is None:
-            return super().infer(x, **fit_params)
-        with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
-            return super().infer(x, **fit_params).float()
-
-
-class ModelSummary(str):
-    """A Keras-like layer table: a string that prints as itself, with parameter counts."""
-
-    total_params: int
-    trainable_params: int
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    @classmethod
-    def of(cls, module: nn.Module, input_shape: tuple[int, int, int], title: str):
-        rows = []
-
-        def hook(layer, _inputs, output):
-            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else "-"
-            params = sum(p.numel() for p in layer.parameters(recurse=False))
-            rows.append((names[layer], type(layer).__name__, str(shape), params))
-
-        names = {m: n for n, m in module.named_modules()}
-        leaves = [m for m in module.modules() if not list(m.children())]
-        handles = [m.register_forward_hook(hook) for m in leaves]
-        height, width, channels = input_shape
-        parameter = next(module.parameters())
-        was_training = module.training
-        try:
-            module.eval()
-            with torch.no_grad():
-                module(torch.zeros(1, channels, height, width, device=parameter.device))
-        finally:
-            module.train(was_training)
-            for handle in handles:
-                handle.remove()
-        total = sum(p.numel() for p in module.parameters())
-        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-        width_name = max([len(f"{n} ({t})") for n, t, _, _ in rows] + [12])
-        width_shape = max([len(s) for _, _, s, _ in rows] + [12])
-        header = f"{'Layer (type)':<{width_name}}  {'Output shape':<{width_shape}}  {'Param #':>10}"
-        lines = [f"{title}: input (height, width, channels) = {input_shape}", header,
-                 "-" * len(header)]
-        lines += [f"{f'{n} ({t})':<{width_name}}  {s:<{width_shape}}  {p:>10,}"
-                  for n, t, s, p in rows]
-        lines += ["-" * len(header), f"Total params: {total:,}",
-                  f"Trainable params: {trainable:,}", f"Frozen params: {total - trainable:,}"]
-        summary = cls("\n".join(lines))
-        summary.total_params, summary.trainable_params = total, trainable
-        return summary
 
 
 class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
@@ -366,7 +180,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             valid = place_dataset(valid, device)
 
         fork_devices = [device.index] if device.type == "cuda" else []
-        with _ShareCPUThreads.taken(device), torch.random.fork_rng(
+        with ShareCPUThreads.taken(device), torch.random.fork_rng(
                 devices=fork_devices, device_type=device.type):
             torch.manual_seed(seed)
             if keep:
@@ -411,16 +225,16 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         return (ImageDataset(dataset.X[train_idx], dataset.y[train_idx]),
                 ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))
 
-    def _make_net(self, input_shape, classes, device, y_encoded, n_train, seed) -> _Net:
+    def _make_net(self, input_shape, classes, device, y_encoded, n_train, seed) -> Net:
         module = self._build_module(input_shape, len(classes))
         memory_format = memory_format_for(device)
         module = module.to(device=device, memory_format=memory_format)
 
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
-        if issubclass(optimizer, _WITH_MOMENTUM):
+        if issubclass(optimizer, WITH_MOMENTUM):
             optimizer_kwargs["optimizer__momentum"] = self.momentum
-        if device.type == "cuda" and optimizer in _FUSED_ON_CUDA:
+        if device.type == "cuda" and optimizer in FUSED_ON_CUDA:
             # One kernel for the whole update instead of PyTorch's default multi-tensor
             # path: small networks on a GPU are bound by kernel launches.
             optimizer_kwargs["optimizer__fused"] = True
@@ -429,7 +243,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             optimizer_kwargs["optimizer__param_groups"] = param_groups
 
         batches_per_epoch = count_batches(n_train, self.batch_size, drop_single=True)
-        net = _Net(
+        net = Net(
             module=module,
             criterion=nn.CrossEntropyLoss,
             criterion__weight=self._class_weights(classes, y_encoded),
@@ -460,36 +274,25 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _callbacks(self, device: torch.device, batches_per_epoch: int) -> list:
         callbacks = [
-            ("train_acc", _TrainAccuracy()),
-            ("lr", _RecordLR()),
+            ("train_acc", TrainAccuracy()),
+            ("lr", RecordLR()),
         ]
         if self.lr_schedule is not None:
-            callbacks.append(("lr_schedule", self._lr_scheduler(batches_per_epoch)))
+            monitor = "valid_loss" if self.early_stopping else "train_loss"
+            callbacks.append(("lr_schedule", make_lr_scheduler(
+                self.lr_schedule, max_epochs=self.max_epochs,
+                batches_per_epoch=batches_per_epoch, monitor=monitor)))
         if self.early_stopping:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True)))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         if device.type == "cpu":
-            callbacks.append(("share_cpu_threads", _ShareCPUThreads()))
+            callbacks.append(("share_cpu_threads", ShareCPUThreads()))
         callbacks += self._module_callbacks()
         for i, callback in enumerate(self.callbacks or []):
             callbacks.append(callback if isinstance(callback, tuple) else (f"user_{i}", callback))
         return callbacks
-
-    def _lr_scheduler(self, batches_per_epoch: int) -> LRScheduler:
-        common = dict(event_name=None, last_epoch=-1)
-        if self.lr_schedule == "cosine":
-            return LRScheduler("CosineAnnealingLR", T_max=self.max_epochs, **common)
-        if self.lr_schedule == "step":
-            return LRScheduler("StepLR", step_size=max(1, self.max_epochs // 3), gamma=0.1,
-                               **common)
-        if self.lr_schedule == "plateau":
-            monitor = "valid_loss" if self.early_stopping else "train_loss"
-            return LRScheduler("ReduceLROnPlateau", monitor=monitor, factor=0.5, patience=2,
-                               event_name=None)
-        return LRScheduler(_one_cycle, total_steps=self.max_epochs * batches_per_epoch,
-                           step_every="batch", **common)
 
     def _class_weights(self, classes, y_encoded) -> torch.Tensor | None:
         if self.class_weight is None:
@@ -521,11 +324,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         return size
 
     def _autocast_dtype(self, device: torch.device):
-        if self.precision == "bfloat16":
-            return torch.bfloat16
-        if self.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
+        return autocast_dtype(self.precision, device)
 
     # ----------------------------------------------------------- validation
     def _validate_images(self, X, *, reset: bool) -> np.ndarray:

@@ -253,16 +253,16 @@ def test_threaded_fits_share_the_cores():
     # process: each takes its share of the threads, and gives them back.
     import threading
 
-    from sklearn_cnn._base import _ShareCPUThreads
+    from sklearn_cnn._training import ShareCPUThreads
 
     budget = torch.get_num_threads()
     barrier = threading.Barrier(2)
     seen = []
 
     def fit_in_thread():
-        with _ShareCPUThreads.taken(torch.device("cpu")):
+        with ShareCPUThreads.taken(torch.device("cpu")):
             barrier.wait()  # both fits are running now
-            _ShareCPUThreads().on_epoch_begin(net=None)
+            ShareCPUThreads().on_epoch_begin(net=None)
             seen.append(torch.get_num_threads())
             barrier.wait()
         seen.append(("after", torch.get_num_threads()))
@@ -275,7 +275,7 @@ def test_threaded_fits_share_the_cores():
     shares = [n for n in seen if not isinstance(n, tuple)]
     assert shares == [max(1, budget // 2)] * 2
     assert [n for _, n in (x for x in seen if isinstance(x, tuple))] == [budget] * 2
-    assert _ShareCPUThreads.active == 0 and torch.get_num_threads() == budget
+    assert ShareCPUThreads.active == 0 and torch.get_num_threads() == budget
 
 
 def test_threaded_grid_search_works(tiny):

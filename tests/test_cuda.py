@@ -18,6 +18,7 @@ from skorch.callbacks import Callback
 
 from sklearn_cnn import CNNClassifier, TransferClassifier
 from sklearn_cnn import _base as base
+from sklearn_cnn import _training as training
 from sklearn_cnn._data import BatchIterator, ImageDataset, place_dataset, to_compact_tensor
 
 pytestmark = pytest.mark.cuda
@@ -72,7 +73,8 @@ def test_fused_optimizer_on_cuda_only():
     for optimizer in ["adam", "adamw", "sgd", "rmsprop"]:
         clf = CNNClassifier(**{**CUDA, "max_epochs": 1}, optimizer=optimizer).fit(X, y)
         fused = clf.net_.optimizer_.defaults.get("fused")
-        assert bool(fused) == (base.OPTIMIZERS[optimizer] in base._FUSED_ON_CUDA), optimizer
+        expected = training.OPTIMIZERS[optimizer] in training.FUSED_ON_CUDA
+        assert bool(fused) == expected, optimizer
     cpu = CNNClassifier(**{**CUDA, "max_epochs": 1, "device": "cpu"}).fit(X, y)
     assert not cpu.net_.optimizer_.defaults.get("fused")
 
