@@ -8,11 +8,15 @@ net is kept as ``net_``; its module and history are ``module_`` and ``history_``
 
 from __future__ import annotations
 
+import copy
+import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -24,29 +28,36 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
 from ._data import (
     BatchIterator,
     ImageDataset,
+    commit_bookkeeping,
     count_batches,
     place_dataset,
     to_channels_last,
     to_compact_tensor,
     validate_input,
+    warn_if_channels_first,
 )
 from ._training import (
     FUSED_ON_CUDA,
     OPTIMIZERS,
     WITH_MOMENTUM,
+    CheckFiniteLoss,
     Net,
     RecordLR,
     ShareCPUThreads,
     TrainAccuracy,
     autocast_dtype,
+    carry_optimizer_state,
+    is_terminal,
     make_lr_scheduler,
+    needs_closure,
+    recalibrate_batch_norm,
 )
 from .augmentation import PRESETS, make_augmentation
 from .devices import memory_format_for, resolve_device
@@ -57,13 +68,39 @@ _PREDICT_AT_ONCE_BYTES = 64 * 2**20
 # Pixels per prediction batch on a GPU (2048 images of 32×32): fewer launches per image,
 # while a first layer of 32 float32 channels takes 256 MB.
 _PREDICT_PIXELS = 2**21
+# Training images that the end-of-fit check predicts in eval mode.
+_CHECK_SAMPLES = 1024
+
+
+def _pixel_range(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
+    """(min, max) of the pixels as the network sees them: uint8 scaled to [0, 1]."""
+    low, high = math.inf, -math.inf
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk]
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+    if images.dtype == np.uint8:
+        low, high = low / 255, high / 255
+    return low, high
+
+
+def _differs(value, fitted) -> bool:
+    """Whether a parameter changed since the network was built (lists equal tuples)."""
+    if isinstance(value, (list, tuple)) and isinstance(fitted, (list, tuple)):
+        return tuple(value) != tuple(fitted)
+    try:
+        return bool(value != fitted)
+    except (TypeError, ValueError, RuntimeError):
+        return value is not fitted
 
 
 class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
     """Shared machinery of :class:`CNNClassifier` and :class:`TransferClassifier`.
 
     Subclasses implement ``_build_module(input_shape, n_classes)`` and may add callbacks
-    (``_module_callbacks``) and optimizer parameter groups (``_param_groups``).
+    (``_module_callbacks``), optimizer parameter groups (``_param_groups``), what the
+    module learns from the training images before training (``_learn_input_statistics``)
+    and name the parameters that shape the network (``_architecture_params``), which a
+    warm-start fit cannot change.
     """
 
     _parameter_constraints: dict = {
@@ -91,6 +128,9 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
+    # Parameters that shape the network: a warm-start fit keeps the network, so it refuses
+    # to run when one of them changed.
+    _architecture_params: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ hooks
     def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
@@ -98,6 +138,9 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_architecture(self) -> None:
         """Checks of subclass parameters that ``_parameter_constraints`` cannot express."""
+
+    def _learn_input_statistics(self, module: nn.Module, images: np.ndarray) -> None:
+        """Sets what the module's input layer normalises with, from the training images."""
 
     def _module_callbacks(self) -> list:
         return []
@@ -145,33 +188,42 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, epochs=1, keep=True, classes=classes)
 
     def _fit(self, X, y, *, epochs, keep, classes=None):
-        self._validate_params()
-        if isinstance(self.optimizer, type) and not issubclass(self.optimizer,
-                                                              torch.optim.Optimizer):
-            raise TypeError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
-                            f"torch.optim.Optimizer subclass, got {self.optimizer!r}.")
-        self._check_architecture()
+        """The one training path of fit, warm-start fit and partial_fit.
+
+        Everything is built aside (a new net, and for a warm start a copy of the fitted
+        network) and the fitted attributes are set together at the end, only when training
+        succeeded: an error or an interrupt (Ctrl-C) leaves the estimator as it was before
+        the call, unfitted or with its earlier model intact.
+        """
+        self._check_params()
         keep = keep and hasattr(self, "net_")
+        if keep:
+            self._check_architecture_unchanged()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None.")
-        images = self._validate_images(X, reset=not keep)
+        images, bookkeeping = self._validate_images(X, fitting=not keep)
         y = self._check_targets(y, images)
         if keep:
             classes = self.classes_
         else:
-            classes = np.unique(y if classes is None else np.asarray(classes))
+            given = classes is not None
+            classes = np.unique(np.asarray(classes) if given else y)
             if len(classes) < 2:
+                source = "classes" if given else "y"
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes to train, "
-                                 f"but y has only one class: {classes[0]!r}.")
+                                 f"but {source} has only one class: {classes[0]!r}.")
         unseen = np.setdiff1d(y, classes)
         if unseen.size:
             raise ValueError(f"y has labels {unseen.tolist()} that are not among the classes "
                              f"{classes.tolist()}; pass every class in `classes` on the first "
                              "call to partial_fit.")
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
-        device = self.device_ if keep else resolve_device(self.device)
+        class_weight = self._class_weights(classes, y_encoded)
+        device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        input_shape = tuple(int(s) for s in images.shape[1:])
+        pixel_range = _pixel_range(images)
 
         dataset = ImageDataset(to_compact_tensor(images), torch.from_numpy(y_encoded))
         train, valid = self._split(dataset, y_encoded, seed)
@@ -184,27 +236,95 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 devices=fork_devices, device_type=device.type):
             torch.manual_seed(seed)
             if keep:
-                net = self.net_
-                # Each call runs its own schedule, from the initial learning rates (a cosine
-                # schedule ends at 0, where the next warm-start fit would otherwise stay).
-                for group in net.optimizer_.param_groups:
-                    group["lr"] = group.get("initial_lr", group["lr"])
+                module = copy.deepcopy(getattr(self.module_, "_orig_mod", self.module_))
             else:
-                input_shape = tuple(int(s) for s in images.shape[1:])
-                net = self._make_net(input_shape, classes, device, y_encoded, len(train), seed)
-            # A plain attribute: skorch's set_params re-initialises nets for prefixed keys.
-            net.iterator_train__seed = seed
+                module = self._build_module(input_shape, len(classes))
+                self._learn_input_statistics(module, images)
+            self._check_batch_size(module)
+            net = self._make_net(module, input_shape, device, class_weight, len(train), seed,
+                                 epochs)
+            if keep:
+                # The next epochs continue the history and, with the same optimizer, its
+                # state (Adam's moments); the hyper-parameters are this call's.
+                net.history = copy.deepcopy(self.net_.history)
+                if type(net.optimizer_) is type(self.net_.optimizer_):
+                    # A copy: the fitted optimizer's tensors must stay as they are until
+                    # this call succeeds.
+                    carry_optimizer_state(net.optimizer_,
+                                          copy.deepcopy(self.net_.optimizer_.state_dict()))
             net.train_split = None if valid is None else predefined_split(valid)
             try:
                 net.partial_fit(train, y=None, epochs=epochs)
+                memory_format = memory_format_for(device)
+                recalibrate_batch_norm(
+                    net.module_, BatchIterator(train, self.batch_size, device=device,
+                                               drop_single=True, memory_format=memory_format),
+                    autocast_dtype=net.autocast_dtype)
             finally:
                 # The net is pickled with the model: keep no reference to the data.
                 net.train_split = None
-        if not keep:
-            # Only now, together: a fit that fails leaves a fitted estimator as it was.
-            self.input_shape_, self.classes_, self.device_, self.net_ = (
-                input_shape, classes, device, net)
+        self._warn_if_not_learned(net, train)
+        # Only now, together: a fit that fails leaves a fitted estimator as it was.
+        commit_bookkeeping(self, bookkeeping)
+        self.input_shape_, self.pixel_range_, self.classes_, self.device_, self.net_ = (
+            input_shape, pixel_range, classes, device, net)
         return self
+
+    def _check_params(self) -> None:
+        """Every parameter check, in one place, before any data is looked at."""
+        self._validate_params()
+        if isinstance(self.optimizer, type):
+            if not issubclass(self.optimizer, torch.optim.Optimizer):
+                raise TypeError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
+                                f"torch.optim.Optimizer subclass, got {self.optimizer!r}.")
+            if needs_closure(self.optimizer):
+                raise ValueError(
+                    f"optimizer={self.optimizer.__name__} needs a closure that re-evaluates the "
+                    "loss at every step (a full-batch method), which mini-batch training does "
+                    f"not provide. Use one of {sorted(OPTIMIZERS)} or another first-order "
+                    "torch.optim optimizer.")
+        for i, callback in enumerate(self.callbacks or []):
+            named = isinstance(callback, tuple) and len(callback) == 2 and isinstance(
+                callback[0], str)
+            if not isinstance(callback[1] if named else callback, Callback):
+                raise TypeError(
+                    f"callbacks[{i}] is {callback!r}; callbacks must hold skorch callback "
+                    "instances (e.g. skorch.callbacks.Checkpoint()) or (name, callback) tuples.")
+        if isinstance(self.class_weight, dict):
+            for label, weight in self.class_weight.items():
+                if not isinstance(weight, Real) or not math.isfinite(weight) or weight < 0:
+                    raise ValueError(
+                        f"class_weight[{label!r}] is {weight!r}; class weights must be finite "
+                        "numbers >= 0 (a negative weight makes the loss reward mistakes).")
+        self._check_architecture()
+
+    def _check_architecture_unchanged(self) -> None:
+        """A warm-start fit keeps the fitted network: refuse when its shape should change."""
+        built = self.net_.built_with_
+        changed = [name for name in self._architecture_params
+                   if _differs(getattr(self, name), built.get(name))]
+        if changed:
+            details = ", ".join(f"{name}={getattr(self, name)!r} (fitted with "
+                                f"{built.get(name)!r})" for name in changed)
+            raise ValueError(
+                f"warm_start and partial_fit continue training the fitted network, but {details} "
+                f"would need a different network. Set warm_start=False (or clone the estimator) "
+                "to train a new one, or set the parameters back.")
+
+    def _check_batch_size(self, module: nn.Module) -> None:
+        if self.batch_size > 1:
+            return
+        was_training = module.training
+        module.train()
+        trains_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+                                for m in module.modules())
+        module.train(was_training)
+        if trains_batch_norm:
+            raise ValueError(
+                "batch_size=1 cannot train this network: batch normalisation computes "
+                "statistics over the images of a batch and needs at least 2. Use batch_size=2 "
+                "or more, or a network without trainable batch normalisation (CNNClassifier("
+                "batch_norm=False), or TransferClassifier(freeze='backbone').")
 
     def _split(self, dataset, y_encoded, seed):
         """The stratified, seeded validation split that early stopping monitors."""
@@ -225,8 +345,9 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         return (ImageDataset(dataset.X[train_idx], dataset.y[train_idx]),
                 ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))
 
-    def _make_net(self, input_shape, classes, device, y_encoded, n_train, seed) -> Net:
-        module = self._build_module(input_shape, len(classes))
+    def _make_net(self, module, input_shape, device, class_weight, n_train, seed,
+                  epochs) -> Net:
+        """The skorch net for one fit call, around ``module``, from the current parameters."""
         memory_format = memory_format_for(device)
         module = module.to(device=device, memory_format=memory_format)
 
@@ -246,7 +367,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         net = Net(
             module=module,
             criterion=nn.CrossEntropyLoss,
-            criterion__weight=self._class_weights(classes, y_encoded),
+            criterion__weight=class_weight,
             criterion__label_smoothing=float(self.label_smoothing),
             optimizer=optimizer,
             lr=self.lr,
@@ -263,16 +384,19 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             iterator_valid__device=device,
             iterator_valid__memory_format=memory_format,
             train_split=None,
-            callbacks=self._callbacks(device, batches_per_epoch),
+            callbacks=self._callbacks(device, batches_per_epoch, epochs),
             verbose=int(self.verbose),
             device=device,
             compile=self.compile,
             autocast_dtype=self._autocast_dtype(device),
             **optimizer_kwargs,
         )
-        return net.initialize()
+        net.initialize()
+        net.built_with_ = {name: copy.deepcopy(getattr(self, name))
+                           for name in self._architecture_params}
+        return net
 
-    def _callbacks(self, device: torch.device, batches_per_epoch: int) -> list:
+    def _callbacks(self, device: torch.device, batches_per_epoch: int, epochs: int) -> list:
         callbacks = [
             ("train_acc", TrainAccuracy()),
             ("lr", RecordLR()),
@@ -280,12 +404,13 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         if self.lr_schedule is not None:
             monitor = "valid_loss" if self.early_stopping else "train_loss"
             callbacks.append(("lr_schedule", make_lr_scheduler(
-                self.lr_schedule, max_epochs=self.max_epochs,
-                batches_per_epoch=batches_per_epoch, monitor=monitor)))
+                self.lr_schedule, epochs=epochs, batches_per_epoch=batches_per_epoch,
+                monitor=monitor)))
         if self.early_stopping:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True)))
-        if self.verbose:
+        callbacks.append(("check_finite_loss", CheckFiniteLoss()))
+        if self.verbose and is_terminal():
             callbacks.append(("progress_bar", ProgressBar()))
         if device.type == "cpu":
             callbacks.append(("share_cpu_threads", ShareCPUThreads()))
@@ -307,43 +432,118 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                                  f"{sorted(map(str, unknown))}; the classes are "
                                  f"{classes.tolist()}.")
             weights = [self.class_weight.get(c, 1.0) for c in classes.tolist()]
+            present = np.bincount(y_encoded, minlength=len(classes)) > 0
+            if not np.any(np.asarray(weights)[present] > 0):
+                raise ValueError(
+                    f"class_weight={self.class_weight!r} gives every class in y a weight of 0: "
+                    "the loss would be 0/0 (NaN) and nothing would train. Give at least one "
+                    "class a positive weight.")
         return torch.as_tensor(weights, dtype=torch.float32)
 
-    def _network_input_pixels(self) -> int:
-        """Pixels per image that the network's first layer sees (height × width)."""
-        height, width, _ = self.input_shape_
-        return height * width
+    def _warn_if_not_learned(self, net: Net, train: ImageDataset) -> None:
+        """Predicts (up to ``_CHECK_SAMPLES``) training images in eval mode, as predict will,
+        and warns when the model learned nothing, or when eval mode disagrees with the
+        accuracy that training reported."""
+        n = len(train)
+        index = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:_CHECK_SAMPLES]
+        index = index.to(train.X.device)
+        sample = ImageDataset(train.X[index], train.y[index])
+        logits = self._logits(net, sample)
+        y_true = sample.y.to(logits.device)
+        accuracy = float((logits.argmax(1) == y_true).float().mean())
+        majority = float(torch.bincount(y_true).max()) / len(y_true)
+        reported = net.history[-1].get("train_acc")
+        name = type(self).__name__
+        if accuracy <= majority and (reported is None or reported <= majority + 0.05):
+            warnings.warn(
+                f"{name} predicts its own training images no better than always answering the "
+                f"most frequent class (accuracy {accuracy:.3f}, majority class "
+                f"{majority:.3f}): it has not learned. Train longer (max_epochs="
+                f"{self.max_epochs}), try another learning rate (lr={self.lr}; "
+                "sklearn_cnn.inspection.lr_find suggests one), or check that X and y match.",
+                ConvergenceWarning, stacklevel=3)
+        elif reported is not None and accuracy < reported - 0.05:
+            warnings.warn(
+                f"{name} predicts its training images with accuracy {accuracy:.3f} in eval "
+                f"mode, but training reported {reported:.3f} in the last epoch: predictions "
+                "will be worse than the training log suggests. Train longer (max_epochs), "
+                "or lower lr or dropout.", ConvergenceWarning, stacklevel=3)
 
-    def _predict_batch_size(self, device: torch.device) -> int:
+    def _network_input_pixels(self, module: nn.Module, image_size: tuple[int, int]) -> int:
+        """Pixels per image that the network's first layer sees (height × width)."""
+        return image_size[0] * image_size[1]
+
+    def _predict_batch_size(self, device: torch.device, pixels: int) -> int:
         """Images per prediction batch: 4 training batches, or on a GPU more, up to
         ``_PREDICT_PIXELS`` pixels a batch. Small networks on a GPU are bound by kernel
         launches, which a batch costs whatever its size."""
         size = 4 * self.batch_size
         if device.type == "cuda":
-            size = max(size, _PREDICT_PIXELS // self._network_input_pixels())
+            size = max(size, _PREDICT_PIXELS // pixels)
         return size
 
     def _autocast_dtype(self, device: torch.device):
         return autocast_dtype(self.precision, device)
 
     # ----------------------------------------------------------- validation
-    def _validate_images(self, X, *, reset: bool) -> np.ndarray:
-        """Checked channels-last images; at predict, they must match the training images."""
-        X = validate_input(self, X, reset=reset)
-        if reset:
-            return to_channels_last(X, data_format=self.data_format,
-                                    image_shape=self.image_shape)
-        if X.ndim == 2:  # flat rows of the right length: the training images' shape
-            return X.reshape(len(X), *self.input_shape_)
-        images = to_channels_last(X, data_format=self.data_format)
-        if tuple(images.shape[1:]) != self.input_shape_:
+    def _validate_images(self, X, *, fitting: bool):
+        """Checked channels-last images: the one place where input is validated.
+
+        Returns the images and the input bookkeeping that a fit commits once training
+        succeeded: new at a first fit (``fitting=True``), none when the images must match
+        the fitted ones (prediction, warm start).
+        """
+        if not fitting:
+            self._refuse_single_image(X)
+        X, bookkeeping = validate_input(self, X, reset=fitting, commit=False)
+        if fitting:
+            warn_if_channels_first(X, self.data_format)
+            images = to_channels_last(X, data_format=self.data_format,
+                                      image_shape=self.image_shape)
+        elif X.ndim == 2:  # flat rows of the right length: the training images' shape
+            images = X.reshape(len(X), *self.input_shape_)
+        else:
+            images = to_channels_last(X, data_format=self.data_format)
+            if tuple(images.shape[1:]) != self.input_shape_:
+                raise ValueError(
+                    f"X holds images of shape {tuple(images.shape[1:])} (height, width, "
+                    f"channels), but {type(self).__name__} was fitted on images of shape "
+                    f"{self.input_shape_}. Resize them (ImageResizer) and convert channels "
+                    "(GrayscaleToRGB) as the training images were."
+                )
+        return images, bookkeeping
+
+    def _warn_if_other_pixel_scale(self, images: np.ndarray) -> None:
+        """Warns when images to predict span a range of another order of magnitude than the
+        training images (0..255 floats after training on 0..1, or the reverse): the network
+        would see inputs it never saw, and predict nonsense without an error."""
+        low, high = _pixel_range(images)
+        train_low, train_high = getattr(self, "pixel_range_", (low, high))
+        span, train_span = high - low, train_high - train_low
+        if train_span > 0 and span > 0 and not 0.1 <= span / train_span <= 10:
+            warnings.warn(
+                f"X has pixel values from {low:.3g} to {high:.3g} (uint8 counted as 0..1), but "
+                f"{type(self).__name__} was trained on values from {train_low:.3g} to "
+                f"{train_high:.3g}: predictions on input scaled so differently are "
+                "meaningless. Scale X as the training images were (e.g. uint8 for uint8, or "
+                "the same PixelScaler in a Pipeline).", UserWarning, stacklevel=3)
+
+    def _refuse_single_image(self, X) -> None:
+        """One image passed without the batch axis: say so, instead of a shape error."""
+        shape = tuple(np.shape(X)) if hasattr(X, "shape") or isinstance(X, (list, tuple)) \
+            else ()
+        height, width, channels = self.input_shape_
+        single = {(height, width, channels)}
+        if channels == 1:
+            single.add((height, width))
+        if self.data_format == "channels_first":
+            single = {(channels, height, width)} | ({(height, width)} if channels == 1 else set())
+        if len(shape) == 2 and shape[1] == self.n_features_in_:
+            return  # also a batch of flat rows
+        if shape in single:
             raise ValueError(
-                f"X holds images of shape {tuple(images.shape[1:])} (height, width, channels), "
-                f"but {type(self).__name__} was fitted on images of shape {self.input_shape_}. "
-                "Resize them (ImageResizer) and convert channels (GrayscaleToRGB) as the "
-                "training images were."
-            )
-        return images
+                f"X has the shape {shape} of a single image; {type(self).__name__} takes a "
+                "batch of images. Pass X[np.newaxis] (or [X]) to predict one image.")
 
     def _check_targets(self, y, images) -> np.ndarray:
         """``y`` as a 1-D array of class labels, one per image."""
@@ -351,6 +551,13 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         check_consistent_length(images, y)
         if y.dtype.kind == "f":
             _assert_all_finite(y, input_name="y")
+        if y.dtype == object:
+            missing = np.flatnonzero(np.array([label is None for label in y]))
+            if missing.size:
+                raise ValueError(
+                    f"y has {missing.size} missing label(s) (None), e.g. at positions "
+                    f"{missing[:5].tolist()}. Give every image a label, or drop the unlabelled "
+                    "images from X and y.")
         check_classification_targets(y)
         return y
 
@@ -370,33 +577,52 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             averaged with those of the left-right mirrored images.
         """
         check_is_fitted(self)
-        images = self._validate_images(X, reset=False)
-        module = self.net_.module_
-        device = torch.device(self.net_.device)
+        self._validate_params()  # set_params after fit may have broken one (batch_size=0)
+        images, _ = self._validate_images(X, fitting=False)
+        self._warn_if_other_pixel_scale(images)
         # On a GPU, a few images go over at once; more are copied batch by batch, each
         # copy overlapping the work on the batch before.
+        device = torch.device(self.net_.device)
         dataset = place_dataset(ImageDataset(to_compact_tensor(images)), device,
                                 max_bytes=_PREDICT_AT_ONCE_BYTES)
-        memory_format = memory_format_for(device)
-        autocast_dtype = self._autocast_dtype(device)
-        # Our own loop rather than skorch's forward_iter: inference_mode, test-time
-        # augmentation and autocast, with the logits kept on the device until the end.
-        batches = BatchIterator(dataset, self._predict_batch_size(device), device=device,
-                                memory_format=memory_format)
-        module.eval()
-        logits, mirrored = [], []
-        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype,
-                                                    enabled=autocast_dtype is not None):
-            for xb, _ in batches:
-                logits.append(module(xb).float())
-                if self.tta:
-                    mirrored.append(module(xb.flip(-1)).float())
+        logits = self._logits(self.net_, dataset)
+        with torch.inference_mode():
+            finite = torch.isfinite(logits).all(dim=1)
+            if not bool(finite.all()):
+                bad = torch.nonzero(~finite).flatten().cpu().numpy()
+                raise ValueError(
+                    f"The network's outputs overflowed (inf or NaN) for {bad.size} of the "
+                    f"{len(images)} images, e.g. at positions {bad[:5].tolist()}: their pixel "
+                    f"values (from {float(images.min()):.3g} to {float(images.max()):.3g}) are "
+                    "far outside what the network was trained on. Scale them as the training "
+                    "images were.")
             # One softmax for all, in float64, so that each row sums to 1 to the last bit
             # scikit-learn checks.
-            proba = torch.cat(logits).double().softmax(dim=1)
+            proba = logits.double().softmax(dim=1)
             if self.tta:
-                proba = (proba + torch.cat(mirrored).double().softmax(dim=1)) / 2
+                mirrored = self._logits(self.net_, dataset, mirror=True)
+                proba = (proba + mirrored.double().softmax(dim=1)) / 2
         return proba.cpu().numpy()
+
+    def _logits(self, net: Net, dataset: ImageDataset, *, mirror: bool = False) -> torch.Tensor:
+        """The network's float32 outputs for a dataset, in eval mode, on the device.
+
+        Our own loop rather than skorch's forward_iter: inference_mode and autocast, and the
+        logits kept on the device until the end.
+        """
+        device = torch.device(net.device)
+        module = net.module_
+        pixels = self._network_input_pixels(module, tuple(dataset.X.shape[-2:]))
+        batches = BatchIterator(dataset, self._predict_batch_size(device, pixels),
+                                device=device, memory_format=memory_format_for(device))
+        module.eval()
+        dtype = net.autocast_dtype
+        outputs = []
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
+                                                    enabled=dtype is not None):
+            for xb, _ in batches:
+                outputs.append(module(xb.flip(-1) if mirror else xb).float())
+        return torch.cat(outputs)
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels for images ``X``.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-from sklearn.utils.validation import _check_feature_names, check_array
+from sklearn.utils.validation import _check_feature_names, _get_feature_names, check_array
 
 LAYOUT_HELP = (
     "Pass images as (n_samples, height, width) for grayscale, (n_samples, height, width, "
@@ -47,12 +49,41 @@ def infer_image_shape(n_features: int, image_shape=None) -> tuple[int, int, int]
     return (1, n_features, 1)
 
 
+# float32 holds values up to about 3.4e38: larger pixels become infinity on the device.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _describe_sequence(X) -> None:
+    """Clear errors for lists that NumPy would turn into a confusing message: file paths,
+    and images of different sizes."""
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return
+    first = X[0]
+    if isinstance(first, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"X holds {len(X)} file paths (e.g. {str(first)!r}), not images. Load them with "
+            "sklearn_cnn.preprocessing.ImageLoader, e.g. make_pipeline(ImageLoader(size=64), "
+            "CNNClassifier()), or sklearn_cnn.datasets.load_image_folder(folder)."
+        )
+    shapes = {np.shape(x) for x in X}
+    if len(shapes) > 1 and all(len(shape) >= 2 for shape in shapes):
+        examples = ", ".join(str(shape) for shape in sorted(shapes)[:3])
+        raise ValueError(
+            f"X is a list of {len(X)} images of {len(shapes)} different shapes ({examples}"
+            f"{', ...' if len(shapes) > 3 else ''}); a batch of images needs one shape. Resize "
+            "them to one size first: ImageLoader(size=(height, width)) for image files, or "
+            "ImageResizer(size=...) on each group of equal-sized images."
+        )
+
+
 def check_pixels(X, *, estimator=None) -> np.ndarray:
     """``X`` as a numeric, finite, non-empty array of 2 to 4 dimensions.
 
     Reuses scikit-learn's ``check_array`` for the numeric, finite and non-empty checks (and
-    its messages), then adds the image rule on the number of dimensions.
+    its messages), then adds the image rules: the number of dimensions, and values that
+    float32 (the network's precision) can hold.
     """
+    _describe_sequence(X)
     X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=True,
                     estimator=estimator, input_name="X")
     if X.ndim > 4:
@@ -60,7 +91,35 @@ def check_pixels(X, *, estimator=None) -> np.ndarray:
                          + LAYOUT_HELP)
     if X.dtype == np.bool_:
         X = X.astype(np.float32)
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:
+        largest = float(np.abs(X).max())
+        if largest > _FLOAT32_MAX:
+            raise ValueError(
+                f"X has pixel values up to {largest:.3g}, beyond float32's range (3.4e38): "
+                "they would be infinite in the network. Rescale the images (e.g. "
+                "PixelScaler, or divide by their maximum) before fitting or predicting."
+            )
     return X
+
+
+def warn_if_channels_first(X: np.ndarray, data_format: str) -> None:
+    """Warns when 4-D input in the default channels-last layout looks channels-first.
+
+    PyTorch users pass (N, C, H, W) by habit; read as channels-last, such an array trains
+    on images C pixels high with W channels, and learns much less, without an error.
+    """
+    if X.ndim != 4 or data_format != "channels_last":
+        return
+    _, c, h, w = X.shape
+    if c in (1, 3, 4) and w > 4 and h > 4:
+        warnings.warn(
+            f"X has shape {X.shape}: this looks like channels-first images (n, channels, "
+            f"height, width) = (n, {c}, {h}, {w}), but it is read as channels-last (n, "
+            f"height, width, channels): {c}-pixel-high images with {w} channels. If the "
+            "channels come first, pass data_format='channels_first' (or "
+            "X.transpose(0, 2, 3, 1)).",
+            UserWarning, stacklevel=4,
+        )
 
 
 def to_channels_last(X: np.ndarray, *, data_format="channels_last", image_shape=None):
@@ -74,22 +133,71 @@ def to_channels_last(X: np.ndarray, *, data_format="channels_last", image_shape=
     return X
 
 
-def validate_input(estimator, X, *, reset: bool) -> np.ndarray:
+def input_bookkeeping(estimator, X, *, reset: bool) -> dict:
+    """scikit-learn's bookkeeping of the input, without setting anything.
+
+    At fit (``reset=True``) returns the ``n_features_in_`` and ``feature_names_in_`` to
+    commit once training succeeded (None for no column names); afterwards checks ``X``
+    against them with scikit-learn's own messages.
+    """
+    if reset:
+        return {"feature_names_in_": _get_feature_names(X)}
+    _check_feature_names(estimator, X, reset=False)
+    return {}
+
+
+def commit_bookkeeping(estimator, fitted: dict) -> None:
+    """Sets the input bookkeeping :func:`input_bookkeeping` returned (as fit's last step)."""
+    for name, value in fitted.items():
+        if value is None:
+            if hasattr(estimator, name):
+                delattr(estimator, name)
+        else:
+            setattr(estimator, name, value)
+
+
+def validate_input(estimator, X, *, reset: bool, commit: bool = True):
     """Checked pixels plus scikit-learn's bookkeeping of the input.
 
     Column names of DataFrames are checked by scikit-learn's own helper, and
     ``n_features_in_`` is the number of values per image; flat rows of another length are
-    refused at predict/transform with scikit-learn's usual message.
+    refused at predict/transform with scikit-learn's usual message. With ``commit=False``
+    (the estimators' fit) the bookkeeping is returned with the array instead of set, so
+    that a fit that fails leaves the fitted estimator as it was.
     """
-    _check_feature_names(estimator, X, reset=reset)
-    X = check_pixels(X, estimator=estimator)
-    n_features = math.prod(X.shape[1:])
+    X_checked = check_pixels(X, estimator=estimator)
+    fitted = input_bookkeeping(estimator, X if hasattr(X, "columns") else X_checked,
+                               reset=reset)
+    n_features = math.prod(X_checked.shape[1:])
     if reset:
-        estimator.n_features_in_ = n_features
-    elif X.ndim == 2 and n_features != estimator.n_features_in_:
+        fitted["n_features_in_"] = n_features
+    elif X_checked.ndim == 2 and n_features != estimator.n_features_in_:
         raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is "
                          f"expecting {estimator.n_features_in_} features as input.")
-    return X
+    if not commit:
+        return X_checked, fitted
+    commit_bookkeeping(estimator, fitted)
+    return X_checked
+
+
+def channel_statistics(images: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of (N, H, W, C) images, in float64.
+
+    Streams over chunks of ``chunk`` images, so a large uint8 dataset is never copied to
+    float64 as a whole. A constant channel gets a standard deviation of 1 (no scaling).
+    """
+    n_channels = images.shape[-1]
+    total = np.zeros(n_channels)
+    total_sq = np.zeros(n_channels)
+    for start in range(0, len(images), chunk):
+        part = np.asarray(images[start:start + chunk], dtype=np.float64)
+        total += part.sum(axis=(0, 1, 2))
+        total_sq += np.square(part).sum(axis=(0, 1, 2))
+    count = math.prod(images.shape[:3])
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    return mean, std
 
 
 def to_compact_tensor(images: np.ndarray) -> torch.Tensor:
@@ -158,7 +266,7 @@ def place_dataset(dataset: ImageDataset, device: torch.device, max_fraction: flo
 def count_batches(n_samples: int, batch_size: int, *, drop_single: bool = False) -> int:
     """Batches per pass over ``n_samples``, as :class:`BatchIterator` yields them."""
     full, rest = divmod(n_samples, batch_size)
-    return full + (rest > 1 or (rest == 1 and not (drop_single and n_samples > 1)))
+    return full + (rest > 1 or (rest == 1 and not (drop_single and full > 0)))
 
 
 class BatchIterator:
@@ -181,7 +289,8 @@ class BatchIterator:
     transform : callable or None
         ``transform(batch, generator) -> batch`` applied to each float batch (augmentation).
     drop_single : bool
-        Skip a trailing batch of one sample (batch norm cannot train on it).
+        Skip a trailing batch of one sample after full batches (batch norm cannot train on
+        it); with ``batch_size=1`` every batch is kept.
     memory_format : torch.memory_format, default=torch.channels_last
         Memory format of the delivered batches; channels-last speeds convolutions up on CPU
         (oneDNN) and CUDA (cuDNN). See :func:`~sklearn_cnn.devices.memory_format_for`.
@@ -227,8 +336,8 @@ class BatchIterator:
         indices = []
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
-            if self.drop_single and stop - start == 1 and n > 1:
-                break
+            if self.drop_single and stop - start == 1 and start > 0 and self.batch_size > 1:
+                break  # a trailing single image after full batches
             indices.append(slice(start, stop) if order is None else order[start:stop])
         if X.device.type == "cpu" and self.device.type == "cuda":
             batches = self._copied_ahead(X, y, indices)

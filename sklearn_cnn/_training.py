@@ -7,12 +7,17 @@ The estimators (``_base.py``) decide what to train; this module is how an epoch 
 from __future__ import annotations
 
 import inspect
+import math
+import re
+import signal
+import sys
 import threading
 from contextlib import contextmanager
 
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import Callback, LRScheduler, PrintLog
+from torch import nn
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -24,6 +29,12 @@ WITH_MOMENTUM = (torch.optim.SGD, torch.optim.RMSprop)
 # Optimizers with a single-kernel CUDA implementation in this torch (SGD gained it in 2.3).
 FUSED_ON_CUDA = tuple(o for o in OPTIMIZERS.values()
                        if "fused" in inspect.signature(o).parameters)
+
+
+def needs_closure(optimizer: type) -> bool:
+    """Whether ``optimizer.step`` requires a closure (LBFGS), which skorch's loop never passes."""
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
 
 
 class RecordLR(Callback):
@@ -93,6 +104,105 @@ class TrainAccuracy(Callback):
         self.correct_, self.seen_ = 0, 0  # no device tensor outlives the epoch
 
 
+class CheckFiniteLoss(Callback):
+    """Stops training with a clear error when the loss stops being a finite number.
+
+    A NaN or infinite loss poisons every weight it touches; a model trained on through it
+    predicts garbage without a word. The check reads the epoch's losses from the history
+    (already on the host), so it costs nothing per batch.
+    """
+
+    def __init__(self, hint: str = ""):
+        self.hint = hint
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        for key in ("train_loss", "valid_loss"):
+            value = row.get(key)
+            if value is not None and not math.isfinite(value):
+                raise FloatingPointError(
+                    f"Training diverged: the {key.replace('_', ' ')} became {value} in epoch "
+                    f"{row['epoch']}, so the weights are no longer numbers and the model would "
+                    f"predict garbage. Likely causes: a learning rate too high for the "
+                    f"optimizer (lr={net.lr}); pixel values far from 0..1 without scaling"
+                    f"{self.hint}. Lower lr (e.g. lr={net.lr / 10:g}), scale the images "
+                    "(PixelScaler), or add lr_schedule='onecycle' for a warm-up."
+                )
+
+
+class TerminalPrintLog(PrintLog):
+    """skorch's epoch table, with its colour codes only when printing to a terminal.
+
+    In logs, pipes and CI the ANSI escape codes would be raw characters on every line.
+    """
+
+    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not is_terminal():
+            text = self._ANSI.sub("", text)
+        return text
+
+
+def is_terminal() -> bool:
+    """Whether standard output is an interactive terminal (progress bars and colours)."""
+    stream = sys.stdout
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None) -> None:
+    """Recompute the running statistics of the batch-norm layers that trained.
+
+    During training, batch norm normalises with each batch's statistics while its running
+    averages (momentum 0.1) trail far behind weights that change every step: after a short
+    fit, eval-mode predictions can be at chance while the training log shows 0.99. One pass
+    over the training images with the final weights, averaging all batches equally, makes
+    eval mode agree with what training measured.
+
+    Not ``torch.optim.swa_utils.update_bn``: it resets every batch-norm layer, including
+    the frozen ones of a pretrained backbone, whose statistics must stay as loaded. Here
+    only layers in training mode under ``module.train()`` are recomputed.
+    """
+    was_training = module.training
+    module.train()
+    layers = [m for m in module.modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+              and m.track_running_stats]
+    if not layers:
+        module.train(was_training)
+        return
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the pass
+    device_type = next(module.parameters()).device.type
+    try:
+        with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype,
+                                             enabled=autocast_dtype is not None):
+            for xb, _ in batches:
+                module(xb)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        module.train(was_training)
+
+
+def carry_optimizer_state(optimizer: torch.optim.Optimizer, state: dict | None) -> bool:
+    """Load an earlier optimizer's per-parameter state (moments, step counts) into a new
+    optimizer of the same class over the same parameters, keeping the new optimizer's
+    hyper-parameters (lr, momentum, weight decay). Returns whether it could."""
+    if not state or not state.get("state"):
+        return False
+    merged = optimizer.state_dict()
+    if [len(g["params"]) for g in merged["param_groups"]] != [
+            len(g["params"]) for g in state["param_groups"]]:
+        return False
+    merged["state"] = state["state"]
+    optimizer.load_state_dict(merged)
+    return True
+
+
 def one_cycle(optimizer, *, total_steps, last_epoch=-1):
     # Peaks at each parameter group's own learning rate, so backbone_lr keeps its ratio.
     return torch.optim.lr_scheduler.OneCycleLR(
@@ -103,18 +213,19 @@ def one_cycle(optimizer, *, total_steps, last_epoch=-1):
     )
 
 
-def make_lr_scheduler(name: str, *, max_epochs: int, batches_per_epoch: int,
+def make_lr_scheduler(name: str, *, epochs: int, batches_per_epoch: int,
                       monitor: str) -> LRScheduler:
-    """skorch's LRScheduler callback for ``lr_schedule=name``."""
+    """skorch's LRScheduler callback for ``lr_schedule=name``, over ``epochs`` epochs (those
+    of one ``fit`` or ``partial_fit`` call: each call runs its own schedule)."""
     common = dict(event_name=None, last_epoch=-1)
     if name == "cosine":
-        return LRScheduler("CosineAnnealingLR", T_max=max_epochs, **common)
+        return LRScheduler("CosineAnnealingLR", T_max=epochs, **common)
     if name == "step":
-        return LRScheduler("StepLR", step_size=max(1, max_epochs // 3), gamma=0.1, **common)
+        return LRScheduler("StepLR", step_size=max(1, epochs // 3), gamma=0.1, **common)
     if name == "plateau":
         return LRScheduler("ReduceLROnPlateau", monitor=monitor, factor=0.5, patience=2,
                            event_name=None)
-    return LRScheduler(one_cycle, total_steps=max_epochs * batches_per_epoch,
+    return LRScheduler(one_cycle, total_steps=epochs * batches_per_epoch,
                        step_every="batch", **common)
 
 
@@ -127,13 +238,55 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+class _Interrupted(Exception):
+    """Carries a user's KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
+
+
+class UserInterrupts:
+    """Tells the user's Ctrl-C apart from skorch's way of stopping a fit.
+
+    skorch callbacks (``EarlyStopping`` among them) stop training by raising
+    ``KeyboardInterrupt``, and skorch's ``partial_fit`` swallows every KeyboardInterrupt, a
+    real Ctrl-C included. While a fit runs in the main thread, this context wraps the SIGINT
+    handler to record that the signal came; only such an interrupt stops the fit for good.
+    In other threads SIGINT never arrives (Python delivers it to the main thread).
+    """
+
+    def __init__(self):
+        self.seen = False
+        self._previous = None
+
+    def __enter__(self) -> UserInterrupts:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.seen = True
+        self._previous(signum, frame)
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 class Net(NeuralNetClassifier):
-    """skorch's classifier with autocast around the forward pass, and train/eval mode set
-    once per epoch."""
+    """skorch's classifier with autocast around the forward pass, train/eval mode set once
+    per epoch, and interrupts that stop the fit."""
 
     def __init__(self, *args, autocast_dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
+
+    @property
+    def _default_callbacks(self):
+        # skorch's epoch table, without colour codes outside a terminal.
+        return [(name, TerminalPrintLog() if name == "print_log" else callback)
+                for name, callback in super()._default_callbacks]
 
     def initialize(self):
         super().initialize()
@@ -147,6 +300,28 @@ class Net(NeuralNetClassifier):
             *(p for p in ("module", "callbacks") if p not in self.cuda_dependent_attributes_),
         ]
         return self
+
+    # skorch's partial_fit catches KeyboardInterrupt and returns normally, so that a notebook
+    # keeps its half-trained net. A scikit-learn estimator must let the user's Ctrl-C through:
+    # a script or a GridSearchCV stops, and the estimator keeps its earlier state (see
+    # BaseCNNClassifier._fit). Callbacks that stop training the skorch way still do.
+    def fit_loop(self, X, y=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt as exc:
+            interrupts = getattr(self, "_user_interrupts", None)
+            if interrupts is not None and interrupts.seen:
+                raise _Interrupted() from exc
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        with UserInterrupts() as self._user_interrupts:
+            try:
+                return super().partial_fit(X, y, classes, **fit_params)
+            except _Interrupted as exc:
+                raise exc.__cause__ from None
+            finally:
+                del self._user_interrupts
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch sets the mode on every batch, and module.train() recurses through every

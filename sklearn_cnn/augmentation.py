@@ -102,7 +102,16 @@ class _CallableAugmentation:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         # The estimator seeds torch's global RNG for the whole fit, which torchvision uses.
-        return self.transform(x)
+        out = self.transform(x)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = (f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor)
+                   else repr(out) if out is None else f"a {type(out).__name__}")
+            raise TypeError(
+                f"augment={self.transform!r} returned {got} for a training batch of shape "
+                f"{tuple(x.shape)} (N, C, H, W). An augment callable must return the "
+                "augmented batch: a tensor of the same shape (resize or crop back to the "
+                "input size, and return the result rather than None).")
+        return out
 
 
 def make_augmentation(augment, input_shape: tuple[int, int, int]):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseCNNClassifier
+from ._data import channel_statistics
 from .networks import ConvNet
 
 __all__ = ["CNNClassifier"]
@@ -28,6 +30,13 @@ class CNNClassifier(BaseCNNClassifier):
     The network is the classic one: blocks of Conv → BatchNorm → ReLU → pooling, global
     average pooling, dropout and a dense output layer. It adapts to the image size, from
     8×8 digits to 224×224 photos. Training runs through skorch on the chosen device.
+
+    ``fit`` learns the per-channel mean and standard deviation of the training images and
+    keeps them in the network's first layer (``module_.standardize``), so raw pixels of any
+    range train well and the statistics travel with the saved model. After the last epoch
+    it recomputes the batch-norm statistics with the final weights, so that predictions
+    (in eval mode) agree with the accuracy training reported, and it warns when the model
+    predicts its own training images no better than the most frequent class.
 
     Parameters
     ----------
@@ -96,7 +105,11 @@ default="adam"
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a line per epoch.
     warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``.
+        Continue training the fitted network on the next ``fit``, for ``max_epochs`` more
+        epochs, with the training parameters as they are then (``lr``, ``optimizer``,
+        ``batch_size``, ``augment``, ``class_weight``, ...). Parameters that shape the
+        network (``filters``, ``kernel_size``, ``pooling``, ``batch_norm``, ``dropout``,
+        ``hidden_units``) cannot change: such a fit raises an error naming them.
 
     Attributes
     ----------
@@ -106,6 +119,9 @@ default="adam"
         Values per image (height × width × channels).
     input_shape_ : tuple of int
         (height, width, channels) of the training images.
+    pixel_range_ : tuple of float
+        (min, max) of the training pixels as the network saw them (uint8 scaled to
+        [0, 1]); ``predict`` warns on images scaled very differently.
     device_ : torch.device
         The device the network trains and predicts on.
     net_ : skorch.NeuralNetClassifier
@@ -144,6 +160,8 @@ default="adam"
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "hidden_units": [tuple, list],
     }
+    _architecture_params = ("filters", "kernel_size", "pooling", "batch_norm", "dropout",
+                            "hidden_units")
 
     def __init__(
         self,
@@ -215,6 +233,12 @@ default="adam"
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (3, 5, 7, ...) so that 'same' padding "
                              f"keeps the image size, got {self.kernel_size}.")
+
+    def _learn_input_statistics(self, module: ConvNet, images: np.ndarray) -> None:
+        # The network sees uint8 pixels scaled to [0, 1], so their statistics are too.
+        mean, std = channel_statistics(images)
+        scale = 255.0 if images.dtype == np.uint8 else 1.0
+        module.standardize.set_statistics(mean / scale, std / scale)
 
     def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
         height, width, channels = input_shape

@@ -8,14 +8,52 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvNet", "InputAdapter", "TransferNet", "backbone_stages"]
+__all__ = ["ConvNet", "InputAdapter", "Standardize", "TransferNet", "backbone_stages"]
+
+
+class Standardize(nn.Module):
+    """Per-channel standardisation ``(x - mean) / std`` with statistics learned from data.
+
+    The statistics are buffers: they are saved, moved and exported with the network, so
+    prediction applies exactly the normalisation that training learned. They start as the
+    identity (mean 0, std 1); the estimators set them from the training images in ``fit``.
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels of the input images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.networks import Standardize
+    >>> layer = Standardize(1)
+    >>> layer.set_statistics([2.0], [4.0])
+    >>> layer(torch.full((1, 1, 2, 2), 6.0)).flatten().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, n_channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, n_channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, n_channels, 1, 1))
+
+    def set_statistics(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Set the channel means and standard deviations (in the input's units)."""
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view_as(self.mean))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view_as(self.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 class ConvNet(nn.Module):
     """Conv → (BatchNorm) → ReLU → pool blocks, global average pooling, dropout, dense head.
 
-    The blocks adapt to the input size: a dimension is pooled only while it is at least 2
-    pixels, so an 8×8 digit and a 224×224 photo both work with the same ``filters``.
+    The first layer, :class:`Standardize`, holds the per-channel input statistics that
+    :class:`~sklearn_cnn.CNNClassifier` learns from the training images. The blocks adapt
+    to the input size: a dimension is pooled only while it is at least 2 pixels, so an 8×8
+    digit and a 224×224 photo both work with the same ``filters``.
 
     Parameters
     ----------
@@ -62,6 +100,7 @@ class ConvNet(nn.Module):
     ):
         super().__init__()
         height, width = input_size
+        self.standardize = Standardize(in_channels)
         layers: list[nn.Module] = []
         channels = in_channels
         for n_filters in filters:
@@ -93,7 +132,7 @@ class ConvNet(nn.Module):
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)))
+        return self.classifier(self.pool(self.features(self.standardize(x))))
 
 
 class InputAdapter(nn.Module):

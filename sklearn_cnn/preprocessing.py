@@ -8,7 +8,6 @@ augmentation is deliberately not here: it is the estimators' ``augment`` paramet
 from __future__ import annotations
 
 import copy
-import math
 import os
 from numbers import Integral, Real
 
@@ -31,6 +30,7 @@ from torchvision.transforms.v2 import functional as TF
 from ._data import (
     BatchIterator,
     ImageDataset,
+    channel_statistics,
     infer_image_shape,
     to_channels_last,
     to_compact_tensor,
@@ -38,7 +38,7 @@ from ._data import (
 )
 from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
-from .transfer import load_backbone
+from .transfer import check_backbone_channels, load_backbone
 
 __all__ = [
     "ImageReshaper",
@@ -317,18 +317,8 @@ class ChannelStandardizer(_Float32Output, OneToOneFeatureMixin, _ImageTransforme
         """
         self._validate_params()
         images = to_channels_last(self._validate(X, reset=True), data_format=self.data_format)
+        self.mean_, self.std_ = channel_statistics(images, chunk=_CHUNK)
         n_channels = images.shape[-1]
-        total = np.zeros(n_channels)
-        total_sq = np.zeros(n_channels)
-        # Chunked float64 sums: no float64 copy of a large uint8 dataset.
-        for start in range(0, len(images), _CHUNK):
-            chunk = images[start:start + _CHUNK].astype(np.float64)
-            total += chunk.sum(axis=(0, 1, 2))
-            total_sq += np.square(chunk).sum(axis=(0, 1, 2))
-        count = math.prod(images.shape[:3])
-        self.mean_ = total / count
-        std = np.sqrt(np.maximum(total_sq / count - self.mean_**2, 0.0))
-        self.std_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         self.n_channels_ = n_channels
         return self
 
@@ -622,7 +612,8 @@ class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _Image
         self : object
         """
         self._validate_params()
-        self._validate(X, reset=True)
+        images = to_channels_last(self._validate(X, reset=True), data_format=self.data_format)
+        check_backbone_channels(images.shape[-1], self.backbone)
         self.device_ = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         with torch.random.fork_rng(devices=[]):
@@ -647,6 +638,7 @@ class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _Image
         """
         check_is_fitted(self)
         images = to_channels_last(self._validate(X, reset=False), data_format=self.data_format)
+        check_backbone_channels(images.shape[-1], self.backbone)
         memory_format = memory_format_for(self.device_)
         model = self.model_.to(device=self.device_, memory_format=memory_format).eval()
         batches = BatchIterator(ImageDataset(to_compact_tensor(images)), self.batch_size,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import pickle
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 import torchvision
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -23,6 +26,7 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from ._base import BaseCNNClassifier
+from ._data import channel_statistics
 from .networks import InputAdapter, TransferNet, backbone_stages
 
 __all__ = ["TransferClassifier", "load_backbone", "list_backbones"]
@@ -30,6 +34,25 @@ __all__ = ["TransferClassifier", "load_backbone", "list_backbones"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+def _in_unit_range(images: np.ndarray, chunk: int = 1024) -> bool:
+    """Whether float images lie in [0, 1] (a little rounding allowed), read in chunks."""
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk]
+        if part.min() < -1e-3 or part.max() > 1 + 1e-3:
+            return False
+    return True
+
+
+def check_backbone_channels(channels: int, backbone: str) -> None:
+    """torchvision backbones take RGB; grayscale is repeated into it. Anything else is refused
+    before torch would fail with a shape error deep inside the first convolution."""
+    if channels not in (1, 3):
+        raise ValueError(
+            f"{backbone} takes RGB images, but these have {channels} channels. Pass grayscale "
+            "(1 channel) or RGB (3 channels) images: drop an alpha channel with X[..., :3], or "
+            "pick 3 of the bands of a multispectral image.")
 
 
 def list_backbones() -> list[str]:
@@ -85,19 +108,46 @@ def _weights_enum(name: str, weights) -> WeightsEnum | None:
 
 
 def _read_state_dict_file(path: Path) -> dict:
+    how_to_save = "save weights with torch.save(model.state_dict(), path)"
+    if path.is_dir():
+        raise ValueError(f"weights={str(path)!r} is a folder; pass the weights file in it "
+                         "(.pth, .pt or .safetensors).")
     if not path.is_file():
         raise ValueError(f"weights file {str(path)!r} does not exist.")
+    if path.stat().st_size == 0:
+        raise ValueError(f"weights file {str(path)!r} is empty (0 bytes): was it written "
+                         f"completely? To make one, {how_to_save}.")
     if path.suffix == ".safetensors":
         try:
+            from safetensors import SafetensorError
             from safetensors.torch import load_file
         except ImportError:
             raise ImportError(f"Reading {path.name} needs the safetensors package: "
                               "pip install safetensors") from None
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load_file(str(path))
+        except SafetensorError as exc:
+            raise ValueError(f"{str(path)!r} is not a readable safetensors file ({exc}).") \
+                from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise ValueError(
+                f"{str(path)!r} holds pickled Python objects besides tensors (for example a "
+                "whole model saved with torch.save(model)). Loading it would run code from "
+                f"the file, which sklearn-cnn never does. Re-save only the weights: load it "
+                f"where you trust it and {how_to_save}.") from None
+        raise ValueError(f"{str(path)!r} is not a PyTorch weights file: it could not be "
+                         f"read as one (random or corrupted bytes?). {how_to_save.capitalize()}.") \
+            from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable PyTorch weights file (it may be "
+                         f"truncated or of another format: {exc}). To make one, "
+                         f"{how_to_save}.") from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict; save "
-                         "weights with torch.save(model.state_dict(), path).")
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict; "
+                         f"{how_to_save}.")
     return state
 
 
@@ -202,7 +252,9 @@ class TransferClassifier(BaseCNNClassifier):
     family calls it) is replaced by dropout and a linear layer for your classes. Images
     are adapted per batch on the device: grayscale becomes RGB, the size becomes the
     backbone's input size, and pixels are normalised with the weights' mean and std, so
-    raw uint8 images can be passed as they are.
+    raw uint8 images can be passed as they are. Pass uint8 pixels (0..255) or floats in
+    [0, 1]; floats in any other range (0..255, standardised) are standardised with
+    per-channel statistics learned from the training images instead.
 
     Parameters
     ----------
@@ -218,7 +270,8 @@ class TransferClassifier(BaseCNNClassifier):
         "backbone" trains only the new head; "none" fine-tunes everything; an int k
         trains the last k stages of the backbone too (``stage_names_`` lists them; k at
         least their number is "none").
-        Frozen batch-norm layers keep their running statistics.
+        Frozen batch-norm layers keep their running statistics. With ``weights=None`` the
+        backbone is random: freezing it warns, use ``freeze="none"``.
     unfreeze_at : int or None, default=None
         The epoch (counting from 1) from which the whole backbone trains: gradual
         unfreezing after training the head first.
@@ -238,7 +291,7 @@ random_state, verbose, warm_start
 
     Attributes
     ----------
-    classes_, n_features_in_, input_shape_, device_, net_, module_, history_
+    classes_, n_features_in_, input_shape_, pixel_range_, device_, net_, module_, history_
         As in :class:`CNNClassifier`; ``module_`` is a :class:`~sklearn_cnn.networks.TransferNet`.
     stage_names_ : list of str
         The backbone's stages, input to output, that ``freeze=k`` counts from the end.
@@ -255,8 +308,8 @@ random_state, verbose, warm_start
     >>> from sklearn_cnn import TransferClassifier
     >>> from sklearn_cnn.datasets import load_sample_patches
     >>> X, y = load_sample_patches(patch_size=32, n_patches=20)
-    >>> clf = TransferClassifier(backbone="mobilenet_v3_small", weights=None, input_size=32,
-    ...                          max_epochs=1, device="cpu", random_state=0)
+    >>> clf = TransferClassifier(backbone="mobilenet_v3_small", weights=None, freeze="none",
+    ...                          input_size=32, max_epochs=1, device="cpu", random_state=0)
     >>> clf.fit(X, y).predict(X[:2]).shape
     (2,)
     >>> clf.stage_names_[-2:]
@@ -273,6 +326,7 @@ random_state, verbose, warm_start
         "head_dropout": [Interval(Real, 0, 1, closed="left")],
         "input_size": [None, Interval(Integral, 1, None, closed="left")],
     }
+    _architecture_params = ("backbone", "weights", "freeze", "head_dropout", "input_size")
 
     def __init__(
         self,
@@ -342,11 +396,33 @@ random_state, verbose, warm_start
     def _check_architecture(self) -> None:
         _check_backbone_name(self.backbone)
 
+    def _learn_input_statistics(self, module: TransferNet, images: np.ndarray) -> None:
+        # uint8 pixels and floats in [0, 1] are what the weights' normalisation expects.
+        # Floats in any other range (0..255, standardised, ...) would reach the backbone far
+        # from that, and it would learn nothing: standardise them with their own statistics.
+        if images.dtype == np.uint8 or _in_unit_range(images):
+            return
+        mean, std = channel_statistics(images)
+        channels = module.adapter.mean.shape[1]
+        if len(mean) != channels:  # grayscale, repeated into the backbone's RGB channels
+            mean, std = np.repeat(mean, channels), np.repeat(std, channels)
+        module.adapter.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        module.adapter.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.weights is None and self.freeze != "none":
+            what = "the whole backbone" if self.freeze == "backbone" else (
+                f"all but the last {self.freeze} stage(s)")
+            warnings.warn(
+                f"TransferClassifier(weights=None, freeze={self.freeze!r}) freezes {what} at "
+                "its random initialisation: the head learns from random features, and the "
+                "model will predict little better than chance. Pass pretrained weights (e.g. "
+                "weights='DEFAULT' or a local weights file), or freeze='none' to train the "
+                "whole network.", UserWarning, stacklevel=4)
+
     def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-        channels = input_shape[2]
-        if channels not in (1, 3):
-            raise ValueError(f"{self.backbone} takes RGB images; got {channels} channels. Pass "
-                             "grayscale (1 channel) or RGB (3 channels) images.")
+        check_backbone_channels(input_shape[2], self.backbone)
         loaded = load_backbone(self.backbone, self.weights, self.input_size)
         head_name = loaded.head_name
         loaded.model.set_submodule(head_name, nn.Sequential(
@@ -365,8 +441,8 @@ random_state, verbose, warm_start
         return TransferNet(adapter=adapter, backbone=loaded.model, head_name=head_name,
                            stage_names=[name for name, _ in stages])
 
-    def _network_input_pixels(self) -> int:
-        height, width = self.module_.adapter.size  # the backbone sees resized images
+    def _network_input_pixels(self, module: TransferNet, image_size: tuple[int, int]) -> int:
+        height, width = module.adapter.size  # the backbone sees resized images
         return height * width
 
     @property

@@ -108,12 +108,19 @@ def test_partial_fit_and_warm_start(tiny):
     with pytest.raises(ValueError, match="not among the classes"):
         clf.partial_fit(X[:4], ["left"] * 4)
     warm = CNNClassifier(**FAST, warm_start=True).fit(X, y)
-    module = warm.module_
+    first = {k: v.clone() for k, v in warm.module_.state_dict().items()}
     warm.fit(X, y)
-    assert warm.module_ is module and len(warm.history_) == 4
+    assert len(warm.history_) == 4
+    # It trained on from the first fit's weights: two fits of 2 epochs are not one of 4
+    # (each call runs its own schedule) and not a fresh fit of 2.
     cold = CNNClassifier(**FAST).fit(X, y)
     cold.fit(X, y)
     assert len(cold.history_) == 2
+    np.testing.assert_array_equal(cold.predict_proba(X),
+                                  CNNClassifier(**FAST).fit(X, y).predict_proba(X))
+    assert not np.array_equal(warm.predict_proba(X), cold.predict_proba(X))
+    assert warm.history_[2, "train_loss"] < cold.history_[0, "train_loss"]
+    assert not all(torch.equal(first[k], v) for k, v in warm.module_.state_dict().items())
 
 
 @pytest.mark.parametrize(

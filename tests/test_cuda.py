@@ -125,11 +125,13 @@ def test_fit_and_predict_from_host_memory(monkeypatch):
 def test_prediction_batches_on_cuda_hold_more_small_images():
     X, y = _bright_quadrant(n=64, size=8)
     clf = CNNClassifier(**CUDA).fit(X, y)
-    assert clf._predict_batch_size(torch.device("cuda")) == base._PREDICT_PIXELS // 64
-    assert clf._predict_batch_size(torch.device("cpu")) == 4 * clf.batch_size
+    assert clf._predict_batch_size(torch.device("cuda"), 64) == base._PREDICT_PIXELS // 64
+    assert clf._predict_batch_size(torch.device("cpu"), 64) == 4 * clf.batch_size
     large = TransferClassifier(backbone="resnet18", weights=None, batch_size=8, max_epochs=1,
                                device="cuda").fit(X[:16], y[:16])
-    assert large._predict_batch_size(torch.device("cuda")) == 41  # 224×224 inside
+    pixels = large._network_input_pixels(large.module_, (8, 8))
+    assert pixels == 224 * 224  # the backbone sees the resized images
+    assert large._predict_batch_size(torch.device("cuda"), pixels) == 41
 
 
 @pytest.mark.parametrize("precision, dtype", [("auto", torch.bfloat16), ("bfloat16",
@@ -181,7 +183,7 @@ def test_cuda_model_loads_on_a_cpu_only_process(tmp_path, precision):
     reference._move_fitted_net(torch.device("cpu"))
     np.testing.assert_array_equal(cpu_proba, reference.predict_proba(X))
     # ... and it trains on from there (warm start) on the CPU.
-    reference.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    reference.set_params(warm_start=True, max_epochs=1, device="cpu").fit(X, y)
     assert reference.device_.type == "cpu"
     gpu_proba = clf.predict_proba(X)
     if precision == "float32":

@@ -13,6 +13,10 @@ from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.networks import TransferNet
 from sklearn_cnn.transfer import load_backbone
 
+# These tests freeze random backbones on purpose (fast, no downloads);
+# test_frozen_random_backbone_warns checks the warning itself.
+pytestmark = pytest.mark.filterwarnings("ignore:TransferClassifier.weights=None:UserWarning")
+
 SMALL = dict(
     max_epochs=2,
     backbone="mobilenet_v3_small",
@@ -169,8 +173,24 @@ def test_bad_weights(tmp_path, patches):
         TransferClassifier(**SMALL, weights="IMAGENET9K").fit(X, y)
     with pytest.raises(ValueError, match="no linear classifier"):
         TransferClassifier(**{**SMALL, "backbone": "squeezenet1_0"}, weights=None).fit(X, y)
-    with pytest.raises(ValueError, match="got 2 channels"):
+    with pytest.raises(ValueError, match="these have 2 channels"):
         TransferClassifier(**SMALL, weights=None).fit(np.zeros((4, 8, 8, 2)), [0, 1] * 2)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda path: path.mkdir(), "is a folder"),
+    (lambda path: path.write_bytes(b""), r"is empty \(0 bytes\)"),
+    (lambda path: path.write_bytes(np.random.RandomState(0).bytes(4096)),
+     r"not a PyTorch weights file.*torch.save\(model.state_dict\(\), path\)"),
+    (lambda path: torch.save(torchvision.models.mobilenet_v3_small(), path),
+     r"pickled Python objects.*would run code.*model.state_dict\(\)"),
+])
+def test_weights_files_that_cannot_be_read(tmp_path, patches, make, match):
+    path = tmp_path / "weights.pth"
+    make(path)
+    with pytest.raises(ValueError, match=match) as info:
+        TransferClassifier(**SMALL, weights=path).fit(*patches)
+    assert "weights_only=False" not in str(info.value)  # advice we would never take
 
 
 def test_safetensors_weights(tmp_path, weights_file, patches):
