@@ -43,6 +43,7 @@ from ._data import (
     validate_input,
     warn_if_channels_first,
 )
+from ._files import LazyImages
 from ._training import (
     FUSED_ON_CUDA,
     OPTIMIZERS,
@@ -70,6 +71,30 @@ _PREDICT_AT_ONCE_BYTES = 64 * 2**20
 _PREDICT_PIXELS = 2**21
 # Training images that the end-of-fit check predicts in eval mode.
 _CHECK_SAMPLES = 1024
+
+
+# Images whose statistics a streamed collection's fit learns (a random sample).
+_STATISTICS_SAMPLE = 4096
+
+
+def _decoded_or_sample(images, sample: int = _STATISTICS_SAMPLE):
+    """The images to train or predict on, and an array of them to learn statistics from.
+
+    A lazy collection that fits its memory budget is decoded once (by the DataLoader
+    workers) and then used like an array; a larger one stays lazy, streamed batch by batch,
+    and a random sample of it is decoded for the statistics.
+    """
+    if not isinstance(images, LazyImages):
+        return images, images
+    if images.fits_in_memory():
+        decoded = images.to_array()
+        return decoded, decoded
+    return images, images.sample(sample).to_array()
+
+
+def _stored(images):
+    """What an ImageDataset holds: a compact tensor of an array, or the lazy collection."""
+    return images if isinstance(images, LazyImages) else to_compact_tensor(images)
 
 
 def _pixel_range(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
@@ -223,9 +248,10 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         input_shape = tuple(int(s) for s in images.shape[1:])
-        pixel_range = _pixel_range(images)
+        images, seen = _decoded_or_sample(images)
+        pixel_range = _pixel_range(seen)
 
-        dataset = ImageDataset(to_compact_tensor(images), torch.from_numpy(y_encoded))
+        dataset = ImageDataset(_stored(images), torch.from_numpy(y_encoded))
         train, valid = self._split(dataset, y_encoded, seed)
         train = place_dataset(train, device)
         if valid is not None:
@@ -239,7 +265,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 module = copy.deepcopy(getattr(self.module_, "_orig_mod", self.module_))
             else:
                 module = self._build_module(input_shape, len(classes))
-                self._learn_input_statistics(module, images)
+                self._learn_input_statistics(module, seen)
             self._check_batch_size(module)
             net = self._make_net(module, input_shape, device, class_weight, len(train), seed,
                                  epochs)
@@ -446,8 +472,9 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         accuracy that training reported."""
         n = len(train)
         index = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:_CHECK_SAMPLES]
-        index = index.to(train.X.device)
-        sample = ImageDataset(train.X[index], train.y[index])
+        if not train.streams:
+            index = index.to(train.X.device)
+        sample = ImageDataset(train.X[index], train.y[index.to(train.y.device)])
         logits = self._logits(net, sample)
         y_true = sample.y.to(logits.device)
         accuracy = float((logits.argmax(1) == y_true).float().mean())
@@ -462,7 +489,9 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.max_epochs}), try another learning rate (lr={self.lr}; "
                 "sklearn_cnn.inspection.lr_find suggests one), or check that X and y match.",
                 ConvergenceWarning, stacklevel=3)
-        elif reported is not None and accuracy < reported - 0.05:
+        elif reported is not None and reported - accuracy > max(
+                0.05, 2 * math.sqrt(reported * (1 - reported) / len(y_true))):
+            # More than 0.05 apart, and more than sampling noise on a small training set.
             warnings.warn(
                 f"{name} predicts its training images with accuracy {accuracy:.3f} in eval "
                 f"mode, but training reported {reported:.3f} in the last epoch: predictions "
@@ -493,6 +522,8 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         succeeded: new at a first fit (``fitting=True``), none when the images must match
         the fitted ones (prediction, warm start).
         """
+        if isinstance(X, LazyImages):
+            return self._validate_files(X, fitting=fitting)
         if not fitting:
             self._refuse_single_image(X)
         X, bookkeeping = validate_input(self, X, reset=fitting, commit=False)
@@ -512,6 +543,23 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                     "(GrayscaleToRGB) as the training images were."
                 )
         return images, bookkeeping
+
+    def _validate_files(self, X: LazyImages, *, fitting: bool):
+        """A lazy image collection: its shape is known without decoding a pixel."""
+        if len(X) == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                             f"of 1 is required by {type(self).__name__}.")
+        shape = tuple(X.shape[1:])
+        if fitting:
+            return X, {"n_features_in_": math.prod(shape), "feature_names_in_": None}
+        if shape != self.input_shape_:
+            raise ValueError(
+                f"X holds images of shape {shape} (height, width, channels), but "
+                f"{type(self).__name__} was fitted on images of shape {self.input_shape_}. "
+                f"Load them as the training images were: ImageLoader(size="
+                f"{self.input_shape_[:2]}, color_mode="
+                f"{'grayscale' if self.input_shape_[2] == 1 else 'rgb'!r}).")
+        return X, {}
 
     def _warn_if_other_pixel_scale(self, images: np.ndarray) -> None:
         """Warns when images to predict span a range of another order of magnitude than the
@@ -579,11 +627,12 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()  # set_params after fit may have broken one (batch_size=0)
         images, _ = self._validate_images(X, fitting=False)
-        self._warn_if_other_pixel_scale(images)
+        images, seen = _decoded_or_sample(images, sample=256)
+        self._warn_if_other_pixel_scale(seen)
         # On a GPU, a few images go over at once; more are copied batch by batch, each
         # copy overlapping the work on the batch before.
         device = torch.device(self.net_.device)
-        dataset = place_dataset(ImageDataset(to_compact_tensor(images)), device,
+        dataset = place_dataset(ImageDataset(_stored(images)), device,
                                 max_bytes=_PREDICT_AT_ONCE_BYTES)
         logits = self._logits(self.net_, dataset)
         with torch.inference_mode():

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import _check_feature_names, _get_feature_names, check_array
 
+from ._files import LazyImages
+
 LAYOUT_HELP = (
     "Pass images as (n_samples, height, width) for grayscale, (n_samples, height, width, "
     "channels) for colour (channels_last, like NumPy, PIL and matplotlib), or flat rows "
@@ -228,7 +230,8 @@ def to_float_batch(batch: torch.Tensor) -> torch.Tensor:
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Images (N, C, H, W) and optional encoded labels (N,), as whole tensors."""
+    """Images (N, C, H, W) as a whole tensor, or image files (:class:`LazyImages`, decoded
+    per batch), and optional encoded labels (N,)."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor | None = None):
         self.X = X
@@ -244,6 +247,11 @@ class ImageDataset(torch.utils.data.Dataset):
         y = None if self.y is None else self.y.to(device)
         return ImageDataset(self.X.to(device), y)
 
+    @property
+    def streams(self) -> bool:
+        """Whether the images are files, decoded batch by batch."""
+        return isinstance(self.X, LazyImages)
+
 
 def place_dataset(dataset: ImageDataset, device: torch.device, max_fraction: float = 0.25,
                   max_bytes: float = float("inf")):
@@ -254,7 +262,7 @@ def place_dataset(dataset: ImageDataset, device: torch.device, max_fraction: flo
     A dataset left in host memory is copied batch by batch, each copy overlapping the
     device's work on the batch before (:class:`BatchIterator`).
     """
-    if device.type != "cuda":
+    if device.type != "cuda" or dataset.streams:
         return dataset
     nbytes = dataset.X.numel() * dataset.X.element_size()
     free, _ = torch.cuda.mem_get_info(device)
@@ -330,16 +338,24 @@ class BatchIterator:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         X, y = self.dataset.X, self.dataset.y
         n = len(X)
+        files = isinstance(X, LazyImages)
         order = None
         if self.shuffle:
-            order = torch.randperm(n, generator=self._order_rng).to(X.device)
+            order = torch.randperm(n, generator=self._order_rng)
+            if not files:
+                order = order.to(X.device)
         indices = []
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if self.drop_single and stop - start == 1 and start > 0 and self.batch_size > 1:
                 break  # a trailing single image after full batches
             indices.append(slice(start, stop) if order is None else order[start:stop])
-        if X.device.type == "cpu" and self.device.type == "cuda":
+        if files:
+            # Decoded by DataLoader workers a few batches ahead, as (N, H, W, C) uint8.
+            batches = ((xb.permute(0, 3, 1, 2).to(self.device),
+                        None if y is None else y[i].to(self.device))
+                       for xb, i in zip(X.batches(indices), indices))
+        elif X.device.type == "cpu" and self.device.type == "cuda":
             batches = self._copied_ahead(X, y, indices)
         else:
             batches = ((X[i].to(self.device), None if y is None else y[i].to(self.device))

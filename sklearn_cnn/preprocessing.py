@@ -36,11 +36,13 @@ from ._data import (
     to_compact_tensor,
     validate_input,
 )
+from ._files import LazyImages, check_size
 from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
 from .transfer import check_backbone_channels, load_backbone
 
 __all__ = [
+    "ImageLoader",
     "ImageReshaper",
     "PixelScaler",
     "ChannelStandardizer",
@@ -95,6 +97,142 @@ def _channel_axis(X: np.ndarray, data_format: str) -> int | None:
     if X.ndim == 4:
         return 1 if data_format == "channels_first" else 3
     return None
+
+
+def _check_paths(X) -> np.ndarray:
+    """``X`` as a 1-D array of path strings; a clear error for anything else."""
+    if isinstance(X, LazyImages):
+        return X.paths
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(f"ImageLoader takes a list of image file paths, got the single path "
+                        f"{os.fspath(X)!r}; pass [path].")
+    array = np.asarray(X, dtype=object) if not hasattr(X, "dtype") else np.asarray(X)
+    if array.ndim != 1 or array.dtype.kind not in "OU":
+        raise TypeError(
+            f"ImageLoader takes a 1-D list of image file paths, got an array of shape "
+            f"{array.shape} and dtype {array.dtype}. Images already in memory need no "
+            "ImageLoader: pass them to the next step directly.")
+    bad = [x for x in array if not isinstance(x, (str, os.PathLike))]
+    if bad:
+        raise TypeError(f"ImageLoader takes image file paths (str or os.PathLike), but X holds "
+                        f"{len(bad)} other value(s), e.g. {bad[0]!r}.")
+    paths = np.array([os.fspath(x) for x in array], dtype=object)
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise ValueError(f"{len(missing)} of the {len(paths)} image files do not exist, e.g. "
+                         f"{missing[0]!r}.")
+    return paths
+
+
+class ImageLoader(TransformerMixin, BaseEstimator):
+    """Image files → images: the one place where files are decoded and resized.
+
+    Takes a 1-D list (or array) of paths to PNG, JPEG, WebP, GIF, BMP or TIFF files and
+    returns their pixels as uint8 images of shape (n, height, width, channels), ready for
+    the estimators and the other transformers. Put it first in a Pipeline, and the Pipeline
+    fits and predicts on file paths: ``make_pipeline(ImageLoader(size=64), CNNClassifier())``.
+    Training, prediction, the command line and saved models then all see the same pixels.
+
+    JPEG, PNG, WebP and GIF are decoded with torchvision.io (faster than Pillow here, with
+    the same pixels), other formats with Pillow. Resizing is torchvision's bilinear resize
+    with antialiasing, as in :class:`ImageResizer`; an image that already has the target
+    size is returned exactly as decoded.
+
+    Parameters
+    ----------
+    size : int, (int, int) or None, default=None
+        (height, width) to resize every image to; an int gives square images. None keeps
+        the files' size, which must then be the same for all (an error says otherwise).
+    color_mode : {"rgb", "grayscale"}, default="rgb"
+        3 channels, or 1 (Pillow's luma formula, exact for grey images).
+    lazy : bool, default=False
+        Return a :class:`~sklearn_cnn._files.LazyImages` collection (paths plus these
+        settings, decoded only when needed) instead of an array. The estimators stream
+        it in batches decoded by worker processes, or decode it once when it fits
+        ``cache_bytes``; it pickles as paths, so searches ship paths, not pixels.
+    n_jobs : int or None, default=None
+        Worker processes that decode in parallel; None uses every core, 1 none.
+    cache_bytes : int or "auto", default="auto"
+        With ``lazy=True``: collections up to this many decoded bytes are decoded once into
+        memory by the estimators; larger ones stream every epoch. "auto" is a quarter of
+        the machine's memory, 0 always streams.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from sklearn_cnn.preprocessing import ImageLoader
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
+    >>> for i, path in enumerate(paths):
+    ...     Image.fromarray(np.full((10, 12, 3), 100 * i, dtype=np.uint8)).save(path)
+    >>> ImageLoader().fit_transform(paths).shape
+    (3, 10, 12, 3)
+    >>> ImageLoader(size=8, color_mode="grayscale").fit_transform(paths).shape
+    (3, 8, 8, 1)
+    >>> ImageLoader(size=8, lazy=True).fit_transform(paths)
+    LazyImages(3 files, size=(8, 8), color_mode='rgb', first=...)
+    """
+
+    _parameter_constraints: dict = {
+        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "color_mode": [StrOptions({"rgb", "grayscale"})],
+        "lazy": ["boolean"],
+        "n_jobs": [None, Integral],
+        "cache_bytes": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, size=None, *, color_mode="rgb", lazy=False, n_jobs=None,
+                 cache_bytes="auto"):
+        self.size = size
+        self.color_mode = color_mode
+        self.lazy = lazy
+        self.n_jobs = n_jobs
+        self.cache_bytes = cache_bytes
+
+    def fit(self, X, y=None):
+        """Check the parameters and the paths; nothing is learned.
+
+        Parameters
+        ----------
+        X : list or 1-D array of str or os.PathLike
+            Image file paths.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        check_size(self.size)
+        _check_paths(X)
+        return self
+
+    def transform(self, X):
+        """Decode (and resize) the image files.
+
+        Parameters
+        ----------
+        X : list or 1-D array of str or os.PathLike
+            Image file paths.
+
+        Returns
+        -------
+        ndarray of shape (n_files, height, width, channels), uint8, or LazyImages
+            The images; a lazy collection with ``lazy=True``.
+        """
+        self._validate_params()
+        images = LazyImages(_check_paths(X), size=self.size, color_mode=self.color_mode,
+                            n_jobs=self.n_jobs, cache_bytes=self.cache_bytes)
+        return images if self.lazy else images.to_array()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
 
 
 class ImageReshaper(_ImageTransformer):

@@ -1,0 +1,349 @@
+"""Images in files: the one decoder, and the lazy image collection.
+
+:func:`decode_image` is the only place where image files are decoded and resized, so that
+training, prediction, the command line and :class:`~sklearn_cnn.preprocessing.ImageLoader`
+all see the same pixels. :class:`LazyImages` is an array-like of image files (paths plus
+decode settings) that scikit-learn's splitters index like an array and that pickles as
+paths; the estimators decode it once into memory when it fits a budget, and otherwise
+stream it through DataLoader worker processes, batch by batch.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+__all__ = ["LazyImages", "decode_image", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# Images per DataLoader batch when decoding a whole collection into memory.
+_DECODE_BATCH = 64
+# Collections this small decode in the calling process: starting workers costs more.
+_IN_PROCESS = 32
+# A worker that returns no batch in this long is reported, not waited for forever.
+_WORKER_TIMEOUT_S = 300
+
+
+def decode_image(path, size: tuple[int, int] | None = None,
+                 color_mode: str = "rgb") -> np.ndarray:
+    """Decode one image file into (height, width, channels) uint8 pixels.
+
+    Pillow decodes every format. torchvision.io decodes JPEG 1.45x faster here
+    (``benchmarks/bench_files.py``), but torchvision 0.29 deprecates its decoders for
+    removal; with the decoded set cached in memory after the first epoch, decoding is not
+    what limits training speed. Resizing is torchvision's antialiased bilinear resize, the
+    same as :class:`~sklearn_cnn.preprocessing.ImageResizer`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A PNG, JPEG, WebP, GIF, BMP or TIFF file.
+    size : (int, int) or None, default=None
+        (height, width) to resize to; None keeps the file's size. An image that already
+        has this size is returned exactly as decoded.
+    color_mode : {"rgb", "grayscale"}, default="rgb"
+        3 channels, or 1 (Pillow's ITU-R 601-2 luma).
+
+    Returns
+    -------
+    ndarray of shape (height, width, channels), uint8
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it does not exist or cannot be decoded.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from sklearn_cnn._files import decode_image
+    >>> path = os.path.join(tempfile.mkdtemp(), "red.png")
+    >>> Image.fromarray(np.full((4, 6, 3), [255, 0, 0], dtype=np.uint8)).save(path)
+    >>> decode_image(path).shape, decode_image(path, size=(2, 3), color_mode="grayscale").shape
+    ((4, 6, 3), (2, 3, 1))
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = os.fspath(path)
+    try:
+        with Image.open(path) as image:
+            # np.array copies: Pillow's buffer is read-only, and torch shares memory.
+            pixels = np.array(image.convert("RGB" if color_mode == "rgb" else "L"))
+    except FileNotFoundError:
+        raise ValueError(f"Image file {path!r} does not exist.") from None
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
+            Image.DecompressionBombError) as exc:
+        raise ValueError(f"Cannot read image file {path!r}: {exc}. Remove or replace it, or "
+                         "load the folder with on_error='skip'.") from None
+    if pixels.ndim == 2:
+        pixels = pixels[..., np.newaxis]
+    if size is not None and pixels.shape[:2] != tuple(size):
+        tensor = torch.from_numpy(pixels).permute(2, 0, 1)
+        pixels = TF.resize(tensor, list(size), antialias=True).permute(1, 2, 0).numpy()
+    return pixels
+
+
+def memory_budget() -> int:
+    """A quarter of this machine's physical memory (2 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 2 * 2**30
+
+
+def check_size(size) -> tuple[int, int] | None:
+    """``size`` as (height, width), or None; ValueError for anything else."""
+    if size is None:
+        return None
+    values = [size, size] if isinstance(size, (int, np.integer)) else list(size)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(
+            v, bool) and v > 0 for v in values):
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
+    return int(values[0]), int(values[1])
+
+
+class _Decoded(torch.utils.data.Dataset):
+    """The images of a collection, decoded by index: what DataLoader workers run."""
+
+    def __init__(self, images: LazyImages):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(self.images._decode(i))
+
+
+class _Checked(_Decoded):
+    """None for a file that decodes to the collection's size, else the error message."""
+
+    def __getitem__(self, i: int) -> str | None:
+        try:
+            self.images._decode(i)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+
+def _stack(images: list[torch.Tensor]) -> torch.Tensor:
+    """(N, H, W, C) uint8, shared with the main process without a copy."""
+    return torch.stack(images)
+
+
+def _loader(dataset, workers: int, **kwargs) -> torch.utils.data.DataLoader:
+    """A DataLoader whose worker processes decode ``dataset``.
+
+    Workers are forked on Linux (a fork starts in milliseconds; a spawned worker imports
+    torch again) and spawned elsewhere, named explicitly because joblib's loky workers
+    (GridSearchCV's n_jobs) replace the default start method with one that cannot start
+    them. The DataLoader gets its own generator: drawing its workers' seeds from torch's
+    global RNG would change the dropout of a seeded fit. A worker that returns nothing for
+    ``_WORKER_TIMEOUT_S`` seconds is an error, not a hang.
+    """
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return torch.utils.data.DataLoader(
+        dataset, num_workers=workers, timeout=_WORKER_TIMEOUT_S,
+        multiprocessing_context=multiprocessing.get_context(method),
+        generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+class LazyImages:
+    """An array-like collection of image files, decoded only when pixels are needed.
+
+    It stands for the uint8 array of shape (n, height, width, channels) that decoding every
+    file would give, without holding it: ``len``, ``shape``, ``dtype`` and ``ndim`` are those
+    of that array; indexing by a slice, an integer array or a boolean mask gives another
+    lazy collection, and an int gives one decoded image; ``np.asarray`` decodes them all.
+    scikit-learn's splitters, ``cross_val_score``, ``GridSearchCV`` and ``train_test_split``
+    index it unchanged, and it pickles as its paths and settings, never as pixels.
+
+    Make one with :class:`~sklearn_cnn.preprocessing.ImageLoader` ``(lazy=True)`` or
+    :func:`~sklearn_cnn.datasets.load_image_folder` ``(lazy=True)``.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        The image files.
+    size : int, (int, int) or None, default=None
+        Resize every image to (height, width); None requires every file to have the size
+        of the first one.
+    color_mode : {"rgb", "grayscale"}, default="rgb"
+        3 or 1 channels.
+    n_jobs : int or None, default=None
+        DataLoader worker processes that decode in parallel; None uses every core, 1
+        decodes in the calling process.
+    cache_bytes : int or "auto", default="auto"
+        The estimators decode a collection of at most this many bytes once into memory and
+        train every epoch from there; a larger one streams from the files, decoded batch by
+        batch by the workers, in memory that does not grow with the number of images.
+        "auto" is a quarter of the machine's memory; 0 always streams.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from sklearn_cnn._files import LazyImages
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"{i}.png") for i in range(4)]
+    >>> for i, path in enumerate(paths):
+    ...     Image.fromarray(np.full((8, 8, 3), 60 * i, dtype=np.uint8)).save(path)
+    >>> images = LazyImages(paths, size=4)
+    >>> images.shape, images.dtype, len(images[1:3]), images[np.array([True, False] * 2)].shape
+    ((4, 4, 4, 3), dtype('uint8'), 2, (2, 4, 4, 3))
+    >>> int(np.asarray(images)[3].max())
+    180
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, paths: Sequence, *, size=None, color_mode: str = "rgb",
+                 n_jobs: int | None = None, cache_bytes="auto"):
+        self.paths = np.array([os.fspath(p) for p in paths], dtype=object)
+        self.size = check_size(size)
+        if color_mode not in ("rgb", "grayscale"):
+            raise ValueError(f"color_mode must be 'rgb' or 'grayscale', got {color_mode!r}.")
+        self.color_mode = color_mode
+        self.n_jobs = n_jobs
+        self.cache_bytes = cache_bytes
+        self._image_size = self.size
+
+    # ------------------------------------------------------------------ the array view
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of every image: ``size``, or the first file's size."""
+        if self._image_size is None:
+            if not len(self.paths):
+                raise ValueError("An empty collection has no image size.")
+            from PIL import Image
+
+            try:
+                with Image.open(self.paths[0]) as image:  # reads the header only
+                    width, height = image.size
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise ValueError(f"Cannot read image file {self.paths[0]!r}: {exc}.") from None
+            self._image_size = (height, width)
+        return self._image_size
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        channels = 3 if self.color_mode == "rgb" else 1
+        if not len(self.paths):
+            return (0, *(self.size or (0, 0)), channels)
+        return (len(self.paths), *self.image_size, channels)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the decoded uint8 array."""
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):  # scikit-learn's _safe_indexing writes X[key, ...]
+            if len(key) == 2 and key[1] is Ellipsis:
+                key = key[0]
+            else:
+                raise IndexError("LazyImages can be indexed along the images only, e.g. "
+                                 "images[3], images[2:5] or images[[0, 4]]; decode with "
+                                 "np.asarray(images) to index pixels.")
+        if isinstance(key, (int, np.integer)):
+            return self._decode(int(key) % len(self) if key < 0 else int(key))
+        if isinstance(key, torch.Tensor):
+            key = key.cpu().numpy()
+        return self._with_paths(self.paths[key])
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.to_array()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._decode(i)
+
+    def __repr__(self) -> str:
+        first = f", first={self.paths[0]!r}" if len(self.paths) else ""
+        return (f"LazyImages({len(self)} files, size={self.size}, "
+                f"color_mode={self.color_mode!r}{first})")
+
+    def _with_paths(self, paths) -> LazyImages:
+        other = object.__new__(LazyImages)
+        other.__dict__.update(self.__dict__)
+        other.paths = np.asarray(paths, dtype=object).reshape(-1)
+        return other
+
+    # ------------------------------------------------------------------- decoding
+    def _decode(self, i: int) -> np.ndarray:
+        path = self.paths[i]
+        pixels = decode_image(path, self.size, self.color_mode)
+        expected = self.image_size
+        if pixels.shape[:2] != tuple(expected):
+            raise ValueError(
+                f"Image file {path!r} is {pixels.shape[0]}x{pixels.shape[1]} pixels, but the "
+                f"collection's images are {expected[0]}x{expected[1]} (the first file's size). "
+                "Pass size=(height, width) to resize them all to one size.")
+        return pixels
+
+    def workers(self) -> int:
+        """DataLoader worker processes to decode with (0: in this process)."""
+        if self.n_jobs == 1 or len(self) <= _IN_PROCESS:
+            return 0
+        cores = os.cpu_count() or 1
+        return cores if self.n_jobs in (None, -1) else max(1, min(int(self.n_jobs), cores))
+
+    def batches(self, index_batches: Sequence):
+        """The images of each index batch, as (N, H, W, C) uint8 tensors, in order, decoded
+        by the worker processes (a few batches ahead) or in this process."""
+        index_batches = [np.asarray(b).reshape(-1).tolist() if not isinstance(b, slice)
+                         else list(range(len(self)))[b] for b in index_batches]
+        workers = self.workers()
+        if workers == 0:
+            return (_stack([torch.from_numpy(self._decode(i)) for i in batch])
+                    for batch in index_batches)
+        return _loader(_Decoded(self), workers, batch_sampler=index_batches,
+                       collate_fn=_stack)
+
+    def to_array(self) -> np.ndarray:
+        """Decode every image into one (n, height, width, channels) uint8 array."""
+        out = np.empty(self.shape, dtype=np.uint8)
+        starts = range(0, len(self), _DECODE_BATCH)
+        index_batches = [list(range(s, min(s + _DECODE_BATCH, len(self)))) for s in starts]
+        for start, batch in zip(starts, self.batches(index_batches)):
+            out[start:start + len(batch)] = batch.numpy()
+        return out
+
+    def readable(self) -> tuple[np.ndarray, list[str]]:
+        """Which files decode (a boolean mask), and the errors of those that do not.
+
+        Every file is decoded once, by the worker processes, and its pixels dropped.
+        """
+        checked = _Checked(self)
+        workers = self.workers()
+        if workers == 0:
+            results = [checked[i] for i in range(len(self))]
+        else:
+            loader = _loader(checked, workers, batch_size=_DECODE_BATCH, collate_fn=list)
+            results = [result for batch in loader for result in batch]
+        return np.array([error is None for error in results]), [e for e in results if e]
+
+    def fits_in_memory(self) -> bool:
+        """Whether the estimators decode this collection once into memory (``cache_bytes``)."""
+        budget = memory_budget() if self.cache_bytes == "auto" else int(self.cache_bytes)
+        return self.nbytes <= budget
+
+    def sample(self, n: int, seed: int = 0) -> LazyImages:
+        """Up to ``n`` of the images, chosen at random (all of them, in order, if fewer)."""
+        if len(self) <= n:
+            return self
+        index = np.sort(np.random.RandomState(seed).choice(len(self), n, replace=False))
+        return self[index]
