@@ -7,8 +7,10 @@ joblib persistence like any other scikit-learn model.
 
 from .classifier import CNNClassifier
 from .devices import resolve_device
+from .persistence import load, save
 from .transfer import TransferClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["CNNClassifier", "TransferClassifier", "resolve_device", "__version__"]
+__all__ = ["CNNClassifier", "TransferClassifier", "load", "resolve_device", "save",
+           "__version__"]

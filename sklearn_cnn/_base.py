@@ -77,7 +77,7 @@ _CHECK_SAMPLES = 1024
 _STATISTICS_SAMPLE = 4096
 
 
-def _decoded_or_sample(images, sample: int = _STATISTICS_SAMPLE):
+def _decoded_or_sample(images, sample: int | None = None):
     """The images to train or predict on, and an array of them to learn statistics from.
 
     A lazy collection that fits its memory budget is decoded once (by the DataLoader
@@ -89,7 +89,7 @@ def _decoded_or_sample(images, sample: int = _STATISTICS_SAMPLE):
     if images.fits_in_memory():
         decoded = images.to_array()
         return decoded, decoded
-    return images, images.sample(sample).to_array()
+    return images, images.sample(sample or _STATISTICS_SAMPLE).to_array()
 
 
 def _stored(images):
@@ -163,6 +163,17 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_architecture(self) -> None:
         """Checks of subclass parameters that ``_parameter_constraints`` cannot express."""
+
+    def _module_config(self, module: nn.Module) -> dict:
+        """What besides the parameters rebuilds the fitted network's architecture (saved
+        by :func:`sklearn_cnn.save` next to the weights)."""
+        return {}
+
+    def _rebuild_module(self, input_shape: tuple[int, int, int], n_classes: int,
+                        config: dict) -> nn.Module:
+        """The fitted network's architecture, to load saved weights into (no weights are
+        read or downloaded)."""
+        return self._build_module(input_shape, n_classes)
 
     def _learn_input_statistics(self, module: nn.Module, images: np.ndarray) -> None:
         """Sets what the module's input layer normalises with, from the training images."""

@@ -323,6 +323,20 @@ class Net(NeuralNetClassifier):
             finally:
                 del self._user_interrupts
 
+    def __getstate__(self):
+        # A pickle (joblib) of a fitted model keeps the weights, not the optimizer's state:
+        # Adam's moments are twice the weights, and prediction needs none of them. A
+        # warm-start fit after loading starts the optimizer afresh; sklearn_cnn.save(...,
+        # optimizer=True) keeps the state for continuing exactly.
+        optimizer = self.__dict__.get("optimizer_")
+        if optimizer is None or not optimizer.state:
+            return super().__getstate__()
+        state, optimizer.state = optimizer.state, type(optimizer.state)()
+        try:
+            return super().__getstate__()
+        finally:
+            optimizer.state = state
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch sets the mode on every batch, and module.train() recurses through every
         # submodule: ~5% of a training step on small images. Once per epoch is enough.

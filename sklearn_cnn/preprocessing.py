@@ -756,12 +756,19 @@ class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _Image
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            loaded = load_backbone(self.backbone, self.weights, self.input_size)
+            self.model_ = self._headless(load_backbone(self.backbone, self.weights,
+                                                       self.input_size))
+        return self
+
+    def _headless(self, loaded) -> TransferNet:
         loaded.model.set_submodule(loaded.head_name, nn.Identity())
         adapter = InputAdapter(size=(loaded.input_size,) * 2, mean=loaded.mean, std=loaded.std)
-        self.model_ = TransferNet(adapter=adapter, backbone=loaded.model).eval()
         self._n_features_out = loaded.in_features
-        return self
+        return TransferNet(adapter=adapter, backbone=loaded.model).eval()
+
+    def _rebuild_model(self, input_size: int) -> TransferNet:
+        """The fitted model's architecture, to load saved weights into."""
+        return self._headless(load_backbone(self.backbone, None, input_size))
 
     def transform(self, X):
         """The pooled embeddings of the images.

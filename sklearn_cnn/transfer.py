@@ -424,6 +424,10 @@ random_state, verbose, warm_start
     def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
         check_backbone_channels(input_shape[2], self.backbone)
         loaded = load_backbone(self.backbone, self.weights, self.input_size)
+        return self._assemble(loaded, n_classes)
+
+    def _assemble(self, loaded: Backbone, n_classes: int) -> TransferNet:
+        """The backbone with the new head, frozen as ``freeze`` asks, behind its adapter."""
         head_name = loaded.head_name
         loaded.model.set_submodule(head_name, nn.Sequential(
             nn.Dropout(self.head_dropout), nn.Linear(loaded.in_features, n_classes)))
@@ -440,6 +444,14 @@ random_state, verbose, warm_start
                                std=loaded.std)
         return TransferNet(adapter=adapter, backbone=loaded.model, head_name=head_name,
                            stage_names=[name for name, _ in stages])
+
+    def _module_config(self, module: TransferNet) -> dict:
+        return {"input_size": module.adapter.size[0]}
+
+    def _rebuild_module(self, input_shape, n_classes: int, config: dict) -> TransferNet:
+        # The architecture only: the saved weights (and normalisation) are loaded into it.
+        loaded = load_backbone(self.backbone, None, int(config["input_size"]))
+        return self._assemble(loaded, n_classes)
 
     def _network_input_pixels(self, module: TransferNet, image_size: tuple[int, int]) -> int:
         height, width = module.adapter.size  # the backbone sees resized images
