@@ -43,7 +43,7 @@ def photos():
 
 def test_cnn_on_digits_with_string_labels(digits):
     X, y = digits
-    clf = CNNClassifier(**CNN).fit(X[:400], np.array(["d%d" % v for v in y[:400]]))
+    clf = CNNClassifier(**CNN).fit(X[:400], np.array([f"d{v}" for v in y[:400]]))
     onx = to_onnx(clf, X[:2])
     assert [o.name for o in onx.graph.output] == ["label", "probabilities"]
     assert not onx.graph.input[0].type.tensor_type.shape.dim[0].HasField("dim_value")
