@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 __all__ = ["LazyImages", "decode_image", "IMAGE_SUFFIXES"]
 
@@ -86,6 +85,8 @@ def decode_image(path, size: tuple[int, int] | None = None,
     if pixels.ndim == 2:
         pixels = pixels[..., np.newaxis]
     if size is not None and pixels.shape[:2] != tuple(size):
+        from torchvision.transforms.v2 import functional as TF
+
         tensor = torch.from_numpy(pixels).permute(2, 0, 1)
         pixels = TF.resize(tensor, list(size), antialias=True).permute(1, 2, 0).numpy()
     return pixels

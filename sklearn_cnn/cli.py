@@ -9,7 +9,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 __all__ = ["main"]
@@ -32,6 +31,7 @@ def _results_table(search, top: int = 10) -> str:
 
 def demo(n_jobs: int = 2, quick: bool = False, out: str | None = None) -> dict:
     """Digits: Pipeline + GridSearchCV, SVC baseline, save/load round trips. Returns scores."""
+    import joblib
     from sklearn.model_selection import GridSearchCV, train_test_split
     from sklearn.pipeline import Pipeline
     from sklearn.svm import SVC
@@ -103,6 +103,7 @@ def train(folder: str, out: str, *, size: int, epochs: int, transfer: str | None
           weights: str | None = None, lr: float | None = None, batch_size: int | None = None,
           device: str = "auto", test_size: float = 0.2, output_format: str = "safe") -> dict:
     """Train on FOLDER/<class>/<image> files, report a held-out score, save the Pipeline."""
+    import joblib
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import Pipeline
 
@@ -154,6 +155,8 @@ def train(folder: str, out: str, *, size: int, epochs: int, transfer: str | None
 
 def read_model(path: str):
     """A model saved by ``train``: the safe format, or a joblib file."""
+    import joblib
+
     from . import load
 
     try:

@@ -50,7 +50,7 @@ def _classes() -> dict:
 def _encode(value, where: str):
     """A parameter or fitted value as JSON, with tags for what JSON lacks (tuples, arrays,
     devices, paths, torchvision weights). Anything else cannot be held without code."""
-    from torchvision.models import WeightsEnum
+    from .transfer import _is_weights_enum
 
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -77,7 +77,7 @@ def _encode(value, where: str):
                                 "shape": list(value.shape), "data": value.ravel().tolist()}}
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
-    if isinstance(value, WeightsEnum):
+    if _is_weights_enum(value):
         return {"__weights__": f"{type(value).__name__}.{value.name}"}
     if isinstance(value, os.PathLike):
         return {"__path__": os.fspath(value)}
@@ -347,10 +347,10 @@ def load(path, *, device=None):
                 f"{doc['format_version']}, versions {doc.get('versions')}); this one reads "
                 f"version {FORMAT_VERSION}. Upgrade sklearn-cnn to load it.")
         return _build(doc["model"], "", tensors, device)
-    except (_Corrupt, KeyError, TypeError) as exc:
+    except (_Corrupt, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path} has a model description that sklearn-cnn does not know "
                          f"({exc}); it was not written by sklearn_cnn.save, or was "
-                         "altered.") from None
+                         "altered.") from exc
 
 
 def _build(node: dict, prefix: str, tensors: dict, device):

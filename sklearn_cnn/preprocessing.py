@@ -23,9 +23,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
-from torchvision.models import WeightsEnum
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from ._data import (
     BatchIterator,
@@ -39,7 +36,7 @@ from ._data import (
 from ._files import LazyImages, check_size
 from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
-from .transfer import check_backbone_channels, load_backbone
+from .transfer import WEIGHTS_ENUM, check_backbone_channels, load_backbone
 
 __all__ = [
     "ImageLoader",
@@ -133,10 +130,9 @@ class ImageLoader(TransformerMixin, BaseEstimator):
     fits and predicts on file paths: ``make_pipeline(ImageLoader(size=64), CNNClassifier())``.
     Training, prediction, the command line and saved models then all see the same pixels.
 
-    JPEG, PNG, WebP and GIF are decoded with torchvision.io (faster than Pillow here, with
-    the same pixels), other formats with Pillow. Resizing is torchvision's bilinear resize
-    with antialiasing, as in :class:`ImageResizer`; an image that already has the target
-    size is returned exactly as decoded.
+    Files are decoded by Pillow and resized with torchvision's bilinear resize with
+    antialiasing, as in :class:`ImageResizer`; an image that already has the target size is
+    returned exactly as decoded.
 
     Parameters
     ----------
@@ -589,6 +585,9 @@ class ImageResizer(_Float32Output, _ImageTransformer):
             images = images.astype(np.float32, copy=False)
         height, width = self._output_size()
         out = np.empty((len(images), height, width, images.shape[-1]), dtype=images.dtype)
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms.v2 import functional as TF
+
         mode = InterpolationMode(self.interpolation)
         for start in range(0, len(images), _CHUNK):
             chunk = torch.from_numpy(np.ascontiguousarray(
@@ -718,7 +717,7 @@ class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _Image
 
     _parameter_constraints: dict = {
         "backbone": [str],
-        "weights": [None, str, os.PathLike, WeightsEnum],
+        "weights": [None, str, os.PathLike, WEIGHTS_ENUM],
         "input_size": [None, Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "data_format": [StrOptions({"channels_last", "channels_first"})],

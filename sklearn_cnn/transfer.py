@@ -19,11 +19,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
-import torchvision
-from sklearn.utils._param_validation import Interval, StrOptions
-from skorch.callbacks import Unfreezer
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
-from torchvision.models import WeightsEnum
 
 from ._base import BaseCNNClassifier
 from ._data import channel_statistics
@@ -45,6 +42,20 @@ def _in_unit_range(images: np.ndarray, chunk: int = 1024) -> bool:
     return True
 
 
+def _is_weights_enum(value) -> bool:
+    """A torchvision weights enum member, told without importing torchvision for others."""
+    if not type(value).__module__.startswith("torchvision"):
+        return False
+    from torchvision.models import WeightsEnum
+
+    return isinstance(value, WeightsEnum)
+
+
+# A torchvision WeightsEnum member, recognised by what it can do: declaring the type itself
+# would import torchvision (seconds) when the class is defined.
+WEIGHTS_ENUM = HasMethods(["get_state_dict", "transforms"])
+
+
 def check_backbone_channels(channels: int, backbone: str) -> None:
     """torchvision backbones take RGB; grayscale is repeated into it. Anything else is refused
     before torch would fail with a shape error deep inside the first convolution."""
@@ -64,6 +75,8 @@ def list_backbones() -> list[str]:
     >>> {"resnet18", "mobilenet_v3_small", "efficientnet_b0"} <= set(list_backbones())
     True
     """
+    import torchvision
+
     return torchvision.models.list_models(module=torchvision.models)
 
 
@@ -88,9 +101,11 @@ def _check_backbone_name(name: str) -> None:
                          f"lists torchvision's {len(names)} classification models.")
 
 
-def _weights_enum(name: str, weights) -> WeightsEnum | None:
+def _weights_enum(name: str, weights):
     """The torchvision weights enum that ``weights`` names, or None for a file or no weights."""
-    if weights is None or isinstance(weights, WeightsEnum):
+    import torchvision
+
+    if weights is None or _is_weights_enum(weights):
         return weights
     if isinstance(weights, os.PathLike) or str(weights).lower().endswith(_FILE_SUFFIXES):
         return None
@@ -151,7 +166,7 @@ def _read_state_dict_file(path: Path) -> dict:
     return state
 
 
-def _read_enum_state_dict(weights: WeightsEnum) -> dict:
+def _read_enum_state_dict(weights) -> dict:
     """The enum's state dict from the torch hub cache, downloading only if allowed."""
     filename = os.path.basename(urlparse(weights.url).path)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
@@ -219,6 +234,8 @@ def load_backbone(name: str, weights=None, input_size: int | None = None) -> Bac
     >>> backbone.head_name, backbone.in_features, backbone.input_size
     ('fc', 512, 224)
     """
+    import torchvision
+
     _check_backbone_name(name)
     enum = _weights_enum(name, weights)
     model = torchvision.models.get_model(name, weights=None)
@@ -319,7 +336,7 @@ random_state, verbose, warm_start
     _parameter_constraints: dict = {
         **BaseCNNClassifier._parameter_constraints,
         "backbone": [str],
-        "weights": [None, str, os.PathLike, WeightsEnum],
+        "weights": [None, str, os.PathLike, WEIGHTS_ENUM],
         "freeze": [StrOptions({"backbone", "none"}), Interval(Integral, 0, None, closed="left")],
         "unfreeze_at": [None, Interval(Integral, 1, None, closed="left")],
         "backbone_lr": [Interval(Real, 0, None, closed="left")],
@@ -470,6 +487,8 @@ random_state, verbose, warm_start
     def _module_callbacks(self) -> list:
         if self.unfreeze_at is None:
             return []
+        from skorch.callbacks import Unfreezer
+
         return [("unfreeze", Unfreezer("backbone.*", at=self.unfreeze_at))]
 
     def _param_groups(self, module: TransferNet) -> list:

@@ -47,8 +47,10 @@ def _proba_in_fresh_process(path, X, tmp_path):
     code = ("import numpy as np, pickle, torch, sklearn_cnn\n"
             "def refuse(*args, **kwargs):\n"
             "    raise AssertionError('unpickling during load')\n"
+            "class Refuse(pickle.Unpickler):\n"
+            "    load = refuse\n"
             "pickle.load = pickle.loads = torch.load = refuse\n"
-            "pickle.Unpickler = refuse\n"
+            "pickle.Unpickler = Refuse\n"
             f"model = sklearn_cnn.load({str(path)!r})\n"
             f"np.save({str(tmp_path / 'proba.npy')!r}, model.predict_proba("
             f"np.load({str(tmp_path / 'X.npy')!r})))\n")
