@@ -181,6 +181,14 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
     def _module_callbacks(self) -> list:
         return []
 
+    def _training_data(self, net, train: ImageDataset, valid: ImageDataset | None):
+        """What the epochs train and validate on: the images, or (a subclass's choice)
+        something computed from them once."""
+        return train, valid
+
+    def _training_done(self, net) -> None:
+        """Undo what ``_training_data`` set up, whether training succeeded or not."""
+
     def _param_groups(self, module: nn.Module) -> list:
         return []
 
@@ -289,18 +297,20 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                     # this call succeeds.
                     carry_optimizer_state(net.optimizer_,
                                           copy.deepcopy(self.net_.optimizer_.state_dict()))
-            net.train_split = None if valid is None else predefined_split(valid)
+            train_data, valid_data = self._training_data(net, train, valid)
+            net.train_split = None if valid_data is None else predefined_split(valid_data)
             try:
-                net.partial_fit(train, y=None, epochs=epochs)
+                net.partial_fit(train_data, y=None, epochs=epochs)
                 memory_format = memory_format_for(device)
                 recalibrate_batch_norm(
-                    net.module_, BatchIterator(train, self.batch_size, device=device,
+                    net.module_, BatchIterator(train_data, self.batch_size, device=device,
                                                drop_single=True, memory_format=memory_format),
                     autocast_dtype=net.autocast_dtype)
+                self._warn_if_not_learned(net, train_data)
             finally:
                 # The net is pickled with the model: keep no reference to the data.
                 net.train_split = None
-        self._warn_if_not_learned(net, train)
+                self._training_done(net)
         # Only now, together: a fit that fails leaves a fitted estimator as it was.
         commit_bookkeeping(self, bookkeeping)
         self.input_shape_, self.pixel_range_, self.classes_, self.device_, self.net_ = (
@@ -480,7 +490,8 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
     def _warn_if_not_learned(self, net: Net, train: ImageDataset) -> None:
         """Predicts (up to ``_CHECK_SAMPLES``) training images in eval mode, as predict will,
         and warns when the model learned nothing, or when eval mode disagrees with the
-        accuracy that training reported."""
+        accuracy that training reported. ``train`` is what the epochs trained on (images,
+        or a frozen backbone's cached features, which give the same outputs)."""
         n = len(train)
         index = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:_CHECK_SAMPLES]
         if not train.streams:
@@ -499,7 +510,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"{majority:.3f}): it has not learned. Train longer (max_epochs="
                 f"{self.max_epochs}), try another learning rate (lr={self.lr}; "
                 "sklearn_cnn.inspection.lr_find suggests one), or check that X and y match.",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning, stacklevel=4)
         elif reported is not None and reported - accuracy > max(
                 0.05, 2 * math.sqrt(reported * (1 - reported) / len(y_true))):
             # More than 0.05 apart, and more than sampling noise on a small training set.
@@ -507,7 +518,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"{name} predicts its training images with accuracy {accuracy:.3f} in eval "
                 f"mode, but training reported {reported:.3f} in the last epoch: predictions "
                 "will be worse than the training log suggests. Train longer (max_epochs), "
-                "or lower lr or dropout.", ConvergenceWarning, stacklevel=3)
+                "or lower lr or dropout.", ConvergenceWarning, stacklevel=4)
 
     def _network_input_pixels(self, module: nn.Module, image_size: tuple[int, int]) -> int:
         """Pixels per image that the network's first layer sees (height × width)."""

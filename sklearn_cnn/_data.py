@@ -361,7 +361,9 @@ class BatchIterator:
             batches = ((X[i].to(self.device), None if y is None else y[i].to(self.device))
                        for i in indices)
         for xb, yb in batches:
-            xb = to_float_batch(xb).contiguous(memory_format=self.memory_format)
+            xb = to_float_batch(xb)
+            if xb.dim() == 4:  # images; cached features are (N, F)
+                xb = xb.contiguous(memory_format=self.memory_format)
             if self.transform is not None:
                 xb = self.transform(xb, self._aug_rng)
             yield xb, yb

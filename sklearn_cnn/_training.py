@@ -19,6 +19,8 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, LRScheduler, PrintLog
 from torch import nn
 
+from .devices import native_bfloat16
+
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -230,10 +232,11 @@ def make_lr_scheduler(name: str, *, epochs: int, batches_per_epoch: int,
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``, None for float32."""
+    """The autocast dtype for ``precision`` on ``device``, None for float32: "auto" is
+    bfloat16 where the device computes it natively (see ``devices.native_bfloat16``)."""
     if precision == "bfloat16":
         return torch.bfloat16
-    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if precision == "auto" and native_bfloat16(device):
         return torch.bfloat16
     return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device", "memory_format_for"]
+__all__ = ["resolve_device", "memory_format_for", "native_bfloat16"]
 
 _DEVICE_HELP = "use 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device"
 
@@ -102,3 +102,34 @@ def memory_format_for(device: torch.device) -> torch.memory_format:
     if device.type in ("cpu", "cuda"):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively, so that ``precision="auto"`` uses it.
+
+    GPUs that PyTorch says support it; CPUs with AVX512-BF16 or AMX (recent x86 servers) or
+    Arm's BF16 extension, read from the CPU's own feature flags. Elsewhere bfloat16 would be
+    emulated, and slower than float32.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.devices import native_bfloat16
+    >>> native_bfloat16(torch.device("mps"))
+    False
+    """
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    return _cpu_has_bfloat16()
+
+
+def _cpu_has_bfloat16() -> bool:
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:  # torch >= 2.9: cpuinfo's flags
+        flags = capabilities()
+        return any(bool(flags.get(name)) for name in ("avx512_bf16", "amx_bf16", "bf16",
+                                                     "sve_bf16"))
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(check is not None and check())

@@ -184,7 +184,16 @@ class TransferNet(nn.Module):
         self.stage_names = list(stage_names)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tail = self.__dict__.get("_feature_tail")
+        if tail is not None:  # a frozen-backbone fit trains on cached features
+            return tail(x)
         return self.backbone(self.adapter(x))
+
+    def use_feature_tail(self, tail: nn.Module | None) -> None:
+        """While set, ``forward`` takes the cached inputs of ``tail`` (a trailing part of the
+        backbone) instead of images; ``None`` restores the full network. Kept out of the
+        module's children, so that parameters and state dicts are unchanged."""
+        self.__dict__["_feature_tail"] = tail
 
     def train(self, mode: bool = True) -> TransferNet:
         super().train(mode)

@@ -25,7 +25,6 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._data import (
-    BatchIterator,
     ImageDataset,
     channel_statistics,
     infer_image_shape,
@@ -36,7 +35,7 @@ from ._data import (
 from ._files import LazyImages, check_size
 from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
-from .transfer import WEIGHTS_ENUM, check_backbone_channels, load_backbone
+from .transfer import WEIGHTS_ENUM, check_backbone_channels, embed, load_backbone
 
 __all__ = [
     "ImageLoader",
@@ -783,13 +782,11 @@ class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _Image
         check_is_fitted(self)
         images = to_channels_last(self._validate(X, reset=False), data_format=self.data_format)
         check_backbone_channels(images.shape[-1], self.backbone)
-        memory_format = memory_format_for(self.device_)
-        model = self.model_.to(device=self.device_, memory_format=memory_format).eval()
-        batches = BatchIterator(ImageDataset(to_compact_tensor(images)), self.batch_size,
-                                device=self.device_, memory_format=memory_format)
-        with torch.inference_mode():
-            features = [model(xb).float() for xb, _ in batches]
-        return torch.cat(features).cpu().numpy()
+        model = self.model_.to(device=self.device_, memory_format=memory_format_for(
+            self.device_))
+        features = embed(model, ImageDataset(to_compact_tensor(images)),
+                         batch_size=self.batch_size, device=self.device_)
+        return features.cpu().numpy()
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -23,7 +23,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
 
 from ._base import BaseCNNClassifier
-from ._data import channel_statistics
+from ._data import BatchIterator, ImageDataset, channel_statistics
+from .devices import memory_format_for
 from .networks import InputAdapter, TransferNet, backbone_stages
 
 __all__ = ["TransferClassifier", "load_backbone", "list_backbones"]
@@ -262,6 +263,80 @@ def load_backbone(name: str, weights=None, input_size: int | None = None) -> Bac
     return Backbone(model, head_name, in_features, mean, std, input_size or size)
 
 
+def embed(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
+          autocast_dtype=None, capture: nn.Module | None = None) -> torch.Tensor:
+    """A network's outputs for every image of an ImageDataset, or the inputs that reach
+    ``capture`` (one of its layers), batch by batch in eval mode: float32, on ``device``.
+
+    What :class:`~sklearn_cnn.preprocessing.PretrainedFeatures` returns, and what a
+    frozen-backbone TransferClassifier caches before training its head. Computed without
+    autograd, but not in inference mode: the cached features are a training input.
+    """
+    memory_format = memory_format_for(device)
+    batches = BatchIterator(dataset, batch_size, device=device, memory_format=memory_format)
+    captured: list[torch.Tensor] = []
+    handle = None if capture is None else capture.register_forward_pre_hook(
+        lambda layer, inputs: captured.append(inputs[0].float()))
+    was_training = module.training
+    module.eval()
+    outputs = []
+    try:
+        with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype,
+                                             enabled=autocast_dtype is not None):
+            for xb, _ in batches:
+                out = module(xb)
+                if capture is None:
+                    outputs.append(out.float())
+    finally:
+        if handle is not None:
+            handle.remove()
+        module.train(was_training)
+    return torch.cat(captured if capture is not None else outputs)
+
+
+def _changes_each_pass(layer: nn.Module) -> bool:
+    """A layer whose training-mode output is random or moves (dropout, stochastic depth,
+    batch norm that updates its statistics)."""
+    if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+        return True
+    rate = getattr(layer, "p", 0)
+    random_layer = isinstance(layer, nn.modules.dropout._DropoutNd) or (
+        type(layer).__name__ == "StochasticDepth")
+    return random_layer and rate > 0
+
+
+def feature_cache_split(module: TransferNet) -> tuple[nn.Module, nn.Module] | None:
+    """Where a frozen backbone's work can be done once: (the layer whose input to cache,
+    the trainable tail from that layer on), or None when caching would not be exact.
+
+    The tail is the new head, plus the parameter-free random layers just before it in the
+    same Sequential (MobileNet's dropout). Exact means: nothing outside the tail trains,
+    and nothing outside it changes from one pass to the next in training mode.
+    """
+    backbone = module.backbone
+    head = backbone.get_submodule(module.head_name)
+    cut, tail = head, head
+    parent_name, _, child = module.head_name.rpartition(".")
+    if parent_name and isinstance(backbone.get_submodule(parent_name), nn.Sequential):
+        parent = backbone.get_submodule(parent_name)
+        layers = list(parent)
+        index = list(parent._modules).index(child)
+        while index > 0 and not list(layers[index - 1].parameters()) and _changes_each_pass(
+                layers[index - 1]):
+            index -= 1
+        cut, tail = layers[index], nn.Sequential(*layers[index:])
+    inside = {id(m) for m in tail.modules()}
+    trainable = {id(p) for p in tail.parameters()}
+    if any(p.requires_grad and id(p) not in trainable for p in module.parameters()):
+        return None
+    was_training = module.training
+    module.train()
+    changing = any(m.training and _changes_each_pass(m) for m in module.modules()
+                   if id(m) not in inside)
+    module.train(was_training)
+    return None if changing else (cut, tail)
+
+
 class TransferClassifier(BaseCNNClassifier):
     """Fine-tune a pretrained torchvision network on your images.
 
@@ -461,6 +536,41 @@ random_state, verbose, warm_start
                                std=loaded.std)
         return TransferNet(adapter=adapter, backbone=loaded.model, head_name=head_name,
                            stage_names=[name for name, _ in stages])
+
+    def _training_data(self, net, train, valid):
+        """With the backbone frozen (and no augmentation or unfreezing), every epoch would
+        recompute the same backbone outputs: compute the head's input once, on the device,
+        and train the head on it. The same model, to float tolerance, in a fraction of the
+        time; anything that makes the cache inexact falls back to the full pass."""
+        net.cached_features_ = False
+        if self.augment is not None or self.unfreeze_at is not None:
+            return train, valid
+        module = net.module_
+        split = feature_cache_split(module)
+        if split is None:
+            return train, valid
+        cut, tail = split
+        device = torch.device(net.device)
+        size = self._predict_batch_size(device, self._network_input_pixels(module, None))
+        features = [None if data is None else ImageDataset(embed(
+            module, data, batch_size=size, device=device, autocast_dtype=net.autocast_dtype,
+            capture=cut), data.y) for data in (train, valid)]
+        # The tail must end the network: checked on a few images before relying on it.
+        sample = ImageDataset(train.X[:2], train.y[:2])
+        expected = embed(module, sample, batch_size=2, device=device,
+                         autocast_dtype=net.autocast_dtype)
+        with torch.no_grad(), torch.autocast(device.type, dtype=net.autocast_dtype,
+                                             enabled=net.autocast_dtype is not None):
+            module.eval()
+            got = tail(features[0].X[:2]).float()
+        if not torch.allclose(got, expected, rtol=1e-3, atol=1e-4):
+            return train, valid
+        module.use_feature_tail(tail)
+        net.cached_features_ = True
+        return features[0], features[1]
+
+    def _training_done(self, net) -> None:
+        net.module_.use_feature_tail(None)
 
     def _module_config(self, module: TransferNet) -> dict:
         return {"input_size": module.adapter.size[0]}

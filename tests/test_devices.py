@@ -35,3 +35,34 @@ def test_cuda_index_out_of_range():
     assert resolve_device("cuda").type == "cuda"
     with pytest.raises(ValueError, match="this machine has"):
         resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_auto_precision_is_bfloat16_where_the_cpu_has_it():
+    from sklearn_cnn._training import autocast_dtype
+    from sklearn_cnn.devices import native_bfloat16
+
+    cpu = torch.device("cpu")
+    flags = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    if flags:
+        assert native_bfloat16(cpu) == any(
+            flags.get(name) for name in ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16"))
+    expected = torch.bfloat16 if native_bfloat16(cpu) else None
+    assert autocast_dtype("auto", cpu) == expected
+    assert autocast_dtype("float32", cpu) is None
+    assert autocast_dtype("bfloat16", cpu) == torch.bfloat16
+    assert not native_bfloat16(torch.device("mps"))
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, sklearn_cnn\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'skorch', 'sklearn') "
+            "if m in sys.modules))\n"
+            "from sklearn_cnn import CNNClassifier\n"
+            "print(sorted(m for m in ('torchvision', 'matplotlib') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[0] == "[]"  # `import sklearn_cnn` alone imports none of them
+    assert out[1] == "[]"  # a CNNClassifier needs neither torchvision nor matplotlib

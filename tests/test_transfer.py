@@ -223,3 +223,45 @@ def test_a_fitted_backbone_is_reusable_as_weights(tmp_path, patches):
         target.module_.backbone.features[0][0].weight,
         source.module_.backbone.features[0][0].weight,
     )
+
+
+def _uncached(monkeypatch):
+    import sklearn_cnn.transfer as transfer
+
+    monkeypatch.setattr(transfer, "feature_cache_split", lambda module: None)
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small"])
+def test_frozen_backbone_features_are_computed_once(patches, tmp_path, backbone,
+                                                    monkeypatch):
+    X, y = patches
+    torch.manual_seed(0)
+    path = tmp_path / "w.pth"
+    torch.save(torchvision.models.get_model(backbone).state_dict(), path)
+    kwargs = {**SMALL, "backbone": backbone, "max_epochs": 3, "weights": path,
+              "early_stopping": True, "validation_fraction": 0.25, "precision": "float32"}
+    cached = TransferClassifier(**kwargs).fit(X, y)
+    assert cached.net_.cached_features_
+    calls = []
+    module = cached.module_
+    handle = module.backbone.register_forward_hook(lambda *a: calls.append(1))
+    with monkeypatch.context() as patch:
+        _uncached(patch)
+        full = TransferClassifier(**kwargs).fit(X, y)
+    handle.remove()
+    assert not full.net_.cached_features_ and not calls
+    # The same model, to float tolerance: same losses, same predictions.
+    np.testing.assert_allclose(cached.history_[:, "train_loss"], full.history_[:, "train_loss"],
+                               rtol=1e-4)
+    np.testing.assert_allclose(cached.history_[:, "valid_loss"], full.history_[:, "valid_loss"],
+                               rtol=1e-4)
+    np.testing.assert_allclose(cached.predict_proba(X), full.predict_proba(X), atol=1e-5)
+    assert module.__dict__.get("_feature_tail") is None  # predict runs the whole network
+
+
+@pytest.mark.parametrize("params", [{"augment": "flip"}, {"freeze": 1}, {"unfreeze_at": 2},
+                                    {"freeze": "none"}])
+def test_the_cache_is_skipped_where_it_would_not_be_exact(patches, params):
+    X, y = patches
+    clf = TransferClassifier(**{**SMALL, "max_epochs": 2}, weights=None, **params).fit(X, y)
+    assert not clf.net_.cached_features_
