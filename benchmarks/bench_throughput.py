@@ -81,13 +81,20 @@ def run(size, channels, n, epochs, batch_size, device, with_keras, precision="fl
         contenders["keras"] = lambda: keras_model((size, size, channels), 10).fit(
             X_keras, y, batch_size=batch_size, epochs=epochs, verbose=0)
     best = {name: float("inf") for name in contenders}
+    epochs_only = float("inf")
     for _ in range(rounds):
         for name, fit in contenders.items():
             best[name] = min(best[name], timed(fit))
+            if name == "ours":
+                epochs_only = min(epochs_only, sum(clf.history_[:, "dur"]))
     hand, seen = best["hand"], n * epochs
     rows.append(["hand-written loop (float tensors on device)", f"{seen / hand:,.0f}", "1.00"])
-    rows.append(["**CNNClassifier.fit** (uint8 input)", f"{seen / best['ours']:,.0f}",
+    rows.append(["**CNNClassifier.fit** (uint8 input), whole call", f"{seen / best['ours']:,.0f}",
                  f"**{hand / best['ours']:.2f}**"])
+    # The call also learns the input statistics, recomputes batch-norm statistics (1024
+    # images) and checks eval-mode predictions (512): work the hand loop leaves undone.
+    rows.append(["CNNClassifier.fit, its epochs only (history_ 'dur')",
+                 f"{seen / epochs_only:,.0f}", f"{hand / epochs_only:.2f}"])
     if "skorch" in best:
         rows.append(["skorch NeuralNetClassifier, defaults", f"{seen / best['skorch']:,.0f}",
                      f"{hand / best['skorch']:.2f}"])

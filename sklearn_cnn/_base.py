@@ -60,7 +60,7 @@ from ._training import (
     needs_closure,
     recalibrate_batch_norm,
 )
-from .augmentation import PRESETS, make_augmentation
+from .augmentation import MIXING, PRESETS, check_augment, make_augmentation, make_mixing
 from .devices import memory_format_for, resolve_device
 from .inspection import ModelSummary
 
@@ -70,7 +70,10 @@ _PREDICT_AT_ONCE_BYTES = 64 * 2**20
 # while a first layer of 32 float32 channels takes 256 MB.
 _PREDICT_PIXELS = 2**21
 # Training images that the end-of-fit check predicts in eval mode.
-_CHECK_SAMPLES = 1024
+_CHECK_SAMPLES = 512
+# Training images (a seeded random sample) whose batches recompute the batch-norm
+# statistics after fit: their average is as good as one over all of them.
+_RECALIBRATION_IMAGES = 1024
 
 
 # Images whose statistics a streamed collection's fit learns (a random sample).
@@ -135,7 +138,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "augment": [None, StrOptions(set(PRESETS)), callable],
+        "augment": [None, StrOptions({*PRESETS, *MIXING}), callable, tuple, list],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
@@ -287,7 +290,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 self._learn_input_statistics(module, seen)
             self._check_batch_size(module)
             net = self._make_net(module, input_shape, device, class_weight, len(train), seed,
-                                 epochs)
+                                 epochs, len(classes))
             if keep:
                 # The next epochs continue the history and, with the same optimizer, its
                 # state (Adam's moments); the hyper-parameters are this call's.
@@ -304,8 +307,10 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 memory_format = memory_format_for(device)
                 recalibrate_batch_norm(
                     net.module_, BatchIterator(train_data, self.batch_size, device=device,
-                                               drop_single=True, memory_format=memory_format),
-                    autocast_dtype=net.autocast_dtype)
+                                               shuffle=True, seed=seed, drop_single=True,
+                                               memory_format=memory_format),
+                    autocast_dtype=net.autocast_dtype,
+                    max_batches=math.ceil(_RECALIBRATION_IMAGES / self.batch_size))
                 self._warn_if_not_learned(net, train_data)
             finally:
                 # The net is pickled with the model: keep no reference to the data.
@@ -343,6 +348,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                     raise ValueError(
                         f"class_weight[{label!r}] is {weight!r}; class weights must be finite "
                         "numbers >= 0 (a negative weight makes the loss reward mistakes).")
+        check_augment(self.augment)
         self._check_architecture()
 
     def _check_architecture_unchanged(self) -> None:
@@ -393,7 +399,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))
 
     def _make_net(self, module, input_shape, device, class_weight, n_train, seed,
-                  epochs) -> Net:
+                  epochs, n_classes) -> Net:
         """The skorch net for one fit call, around ``module``, from the current parameters."""
         memory_format = memory_format_for(device)
         module = module.to(device=device, memory_format=memory_format)
@@ -425,6 +431,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__device=device,
             iterator_train__seed=seed,
             iterator_train__transform=make_augmentation(self.augment, input_shape),
+            iterator_train__mix=make_mixing(self.augment, n_classes),
             iterator_train__drop_single=True,
             iterator_train__memory_format=memory_format,
             iterator_valid=BatchIterator,

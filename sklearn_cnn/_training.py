@@ -97,7 +97,10 @@ class TrainAccuracy(Callback):
 
     def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
         if training and y_pred is not None:
-            self.correct_ = self.correct_ + (y_pred.detach().argmax(1) == batch[1]).sum()
+            target = batch[1]
+            if target.dim() == 2:  # soft targets of mixup/cutmix: their larger share
+                target = target.argmax(1)
+            self.correct_ = self.correct_ + (y_pred.detach().argmax(1) == target).sum()
             self.seen_ += len(batch[1])
 
     def on_epoch_end(self, net, **kwargs):
@@ -153,14 +156,15 @@ def is_terminal() -> bool:
     return bool(getattr(stream, "isatty", None) and stream.isatty())
 
 
-def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None) -> None:
+def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
+                           max_batches: int | None = None) -> None:
     """Recompute the running statistics of the batch-norm layers that trained.
 
     During training, batch norm normalises with each batch's statistics while its running
     averages (momentum 0.1) trail far behind weights that change every step: after a short
     fit, eval-mode predictions can be at chance while the training log shows 0.99. One pass
-    over the training images with the final weights, averaging all batches equally, makes
-    eval mode agree with what training measured.
+    over (a sample of) the training images with the final weights, averaging its batches
+    equally, makes eval mode agree with what training measured.
 
     Not ``torch.optim.swa_utils.update_bn``: it resets every batch-norm layer, including
     the frozen ones of a pretrained backbone, whose statistics must stay as loaded. Here
@@ -182,7 +186,9 @@ def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None) -> N
     try:
         with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype,
                                              enabled=autocast_dtype is not None):
-            for xb, _ in batches:
+            for i, (xb, _) in enumerate(batches):
+                if max_batches is not None and i >= max_batches:
+                    break
                 module(xb)
     finally:
         for layer, momentum in zip(layers, momenta):

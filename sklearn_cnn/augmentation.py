@@ -7,12 +7,14 @@ each training batch on the device; predict, score and the validation split never
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["Augmentation", "make_augmentation", "PRESETS"]
+__all__ = ["Augmentation", "LabelMixing", "make_augmentation", "make_mixing", "PRESETS"]
 
 
 class Augmentation:
@@ -114,14 +116,117 @@ class _CallableAugmentation:
         return out
 
 
-def make_augmentation(augment, input_shape: tuple[int, int, int]):
-    """The batch transform for an estimator's ``augment`` parameter, or None.
+class LabelMixing:
+    """Batch-level mixup and cutmix: images mixed in pairs, labels mixed in proportion.
+
+    Each training batch is paired with a seeded permutation of itself. mixup blends whole
+    images, ``λ x + (1 - λ) x[perm]`` with ``λ ~ Beta(alpha, alpha)``; cutmix pastes a box of
+    ``x[perm]`` covering ``1 - λ`` of the image, ``λ ~ Beta(1, 1)``. The targets become the
+    same mixture of one-hot labels, and the loss is the cross-entropy on those soft targets.
+    With both, each batch takes one of the two at random. Training only: validation,
+    prediction and scoring never see it.
 
     Parameters
     ----------
-    augment : None, {"flip", "crop", "color", "standard"}, or callable
-        A preset name, or a callable / torchvision v2 transform applied to each float
-        training batch of shape (N, C, H, W).
+    n_classes : int
+        Number of classes (the width of the soft targets).
+    mixup : bool, default=True
+        Use mixup.
+    cutmix : bool, default=False
+        Use cutmix.
+    mixup_alpha : float, default=0.2
+        Beta distribution parameter of mixup's λ (fastai's and timm's default).
+    cutmix_alpha : float, default=1.0
+        Beta distribution parameter of cutmix's λ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.augmentation import LabelMixing
+    >>> x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 1])
+    >>> mixed, soft = LabelMixing(3, cutmix=True, mixup=False)(x, y, torch.Generator())
+    >>> mixed.shape, soft.shape, bool(torch.allclose(soft.sum(1), torch.ones(4)))
+    (torch.Size([4, 3, 8, 8]), torch.Size([4, 3]), True)
+    """
+
+    def __init__(self, n_classes: int, *, mixup: bool = True, cutmix: bool = False,
+                 mixup_alpha: float = 0.2, cutmix_alpha: float = 1.0):
+        self.n_classes = n_classes
+        self.mixup = mixup
+        self.cutmix = cutmix
+        self.mixup_alpha = mixup_alpha
+        self.cutmix_alpha = cutmix_alpha
+
+    def __repr__(self) -> str:
+        return f"LabelMixing(n_classes={self.n_classes}, mixup={self.mixup}, cutmix={self.cutmix})"
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+        """(mixed images, soft targets (N, n_classes)) for a batch; ``generator`` is a seeded
+        CPU generator, which draws the pairing, λ and the box."""
+        n = len(x)
+        # numpy draws the Beta variates (torch's have no generator argument), seeded from
+        # the fit's own generator: the same fit mixes the same way.
+        rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator)))
+        perm = torch.randperm(n, generator=generator).to(x.device)
+        onehot = F.one_hot(y, self.n_classes).to(x.dtype)
+        use_cutmix = self.cutmix and (not self.mixup or rng.random() < 0.5)
+        if use_cutmix:
+            lam = rng.beta(self.cutmix_alpha, self.cutmix_alpha)
+            height, width = x.shape[-2:]
+            cut_h, cut_w = round(height * math.sqrt(1 - lam)), round(width * math.sqrt(1 - lam))
+            top = int(rng.integers(0, height - cut_h + 1))
+            left = int(rng.integers(0, width - cut_w + 1))
+            x = x.clone()
+            x[..., top:top + cut_h, left:left + cut_w] = x[perm][..., top:top + cut_h,
+                                                                 left:left + cut_w]
+            lam = 1 - cut_h * cut_w / (height * width)  # the area actually pasted
+        else:
+            lam = rng.beta(self.mixup_alpha, self.mixup_alpha)
+            x = lam * x + (1 - lam) * x[perm]
+        return x, lam * onehot + (1 - lam) * onehot[perm]
+
+
+MIXING = ("mixup", "cutmix")
+
+
+def _parts(augment) -> list:
+    if augment is None:
+        return []
+    return list(augment) if isinstance(augment, (tuple, list)) else [augment]
+
+
+def check_augment(augment) -> None:
+    """Refuse an ``augment`` value that names nothing we know, before any training."""
+    for part in _parts(augment):
+        if callable(part):
+            continue
+        if not isinstance(part, str) or (part not in PRESETS and part not in MIXING):
+            raise ValueError(
+                f"Unknown augment={augment!r}: each entry must be one of "
+                f"{sorted(PRESETS) + list(MIXING)}, a callable or a torchvision v2 transform; "
+                "combine them in a tuple, e.g. augment=('standard', 'mixup').")
+
+
+class _Compose:
+    def __init__(self, transforms):
+        self.transforms = transforms
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        for transform in self.transforms:
+            x = transform(x, generator)
+        return x
+
+
+def make_augmentation(augment, input_shape: tuple[int, int, int]):
+    """The per-image batch transform for an estimator's ``augment`` parameter, or None.
+
+    Parameters
+    ----------
+    augment : None, str, callable, or a tuple of them
+        Preset names ({"flip", "crop", "color", "standard"}), callables / torchvision v2
+        transforms applied to each float training batch of shape (N, C, H, W), or a tuple
+        of them, applied in order. "mixup" and "cutmix" entries are batch-level label
+        mixing (:func:`make_mixing`), not part of this transform.
     input_shape : (int, int, int)
         The training images' (height, width, channels), to size the crop padding.
 
@@ -130,14 +235,24 @@ def make_augmentation(augment, input_shape: tuple[int, int, int]):
     callable or None
         ``transform(batch, generator) -> batch``.
     """
-    if augment is None:
+    check_augment(augment)
+    transforms = []
+    for part in _parts(augment):
+        if callable(part):
+            transforms.append(_CallableAugmentation(part))
+        elif part in PRESETS:
+            options = dict(PRESETS[part])
+            if options.pop("crop", False):
+                options["crop_padding"] = _crop_padding(*input_shape[:2])
+            transforms.append(Augmentation(**options))
+    if not transforms:
         return None
-    if callable(augment):
-        return _CallableAugmentation(augment)
-    if augment not in PRESETS:
-        raise ValueError(f"Unknown augment={augment!r}; use one of {sorted(PRESETS)}, a "
-                         "callable or a torchvision v2 transform.")
-    options = dict(PRESETS[augment])
-    if options.pop("crop", False):
-        options["crop_padding"] = _crop_padding(*input_shape[:2])
-    return Augmentation(**options)
+    return transforms[0] if len(transforms) == 1 else _Compose(transforms)
+
+
+def make_mixing(augment, n_classes: int) -> LabelMixing | None:
+    """The batch-level label mixing that ``augment`` asks for ("mixup", "cutmix"), or None."""
+    parts = [p for p in _parts(augment) if isinstance(p, str)]
+    if "mixup" not in parts and "cutmix" not in parts:
+        return None
+    return LabelMixing(n_classes, mixup="mixup" in parts, cutmix="cutmix" in parts)

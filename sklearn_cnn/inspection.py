@@ -1,14 +1,24 @@
-"""Looking inside a network: the layer summary.
+"""Looking inside a network, like :mod:`sklearn.inspection` for models: the layer summary,
+where the network looks (Grad-CAM), what it gets most wrong, and which learning rate to use.
 
-``BaseCNNClassifier.summary()`` returns a :class:`ModelSummary`.
+The pictures of these (and of training curves and filters) are drawn by
+:mod:`sklearn_cnn.plotting` and can be reached from here too: ``plot_class_activation_maps``,
+``plot_top_losses``, ``plot_lr_find``, ``plot_history``, ``plot_filters``.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 
-__all__ = ["ModelSummary"]
+# The plot_* names are sklearn_cnn.plotting's, reached through __getattr__ below.
+__all__ = ["ModelSummary", "summary", "class_activation_maps", "top_losses", "lr_find",  # noqa: F822
+           "plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
+           "plot_lr_find"]
 
 
 class ModelSummary(str):
@@ -57,3 +67,401 @@ class ModelSummary(str):
         summary = cls("\n".join(lines))
         summary.total_params, summary.trainable_params = total, trainable
         return summary
+
+
+# ------------------------------------------------------------------- shared helpers
+def _final_and_inputs(estimator, X):
+    """The fitted CNN estimator (a Pipeline's last step) and ``X`` transformed by the steps
+    before it, as ``predict`` would."""
+    from sklearn.utils.validation import check_is_fitted
+
+    if hasattr(estimator, "steps"):
+        final = estimator.steps[-1][1]
+        if len(estimator.steps) > 1:
+            X = estimator[:-1].transform(X)
+    else:
+        final = estimator
+    if not hasattr(final, "_logits"):
+        raise TypeError(f"Expected a fitted CNNClassifier or TransferClassifier (or a Pipeline "
+                        f"ending in one), got {type(final).__name__}.")
+    check_is_fitted(final, "net_")
+    return final, X
+
+
+def network_images(estimator, X) -> tuple:
+    """(final estimator, the images its network sees as a float32 (N, C, H, W) tensor in
+    channels-last memory: after the Pipeline's steps, uint8 scaled to [0, 1])."""
+    from ._data import to_compact_tensor, to_float_batch
+
+    final, Xt = _final_and_inputs(estimator, X)
+    images, _ = final._validate_images(Xt, fitting=False)
+    images = np.asarray(images)
+    tensor = to_float_batch(to_compact_tensor(images))
+    return final, tensor.contiguous(memory_format=torch.channels_last)
+
+
+def _plain_module(final) -> nn.Module:
+    module = final.module_
+    return getattr(module, "_orig_mod", module)
+
+
+def _class_indices(final, labels, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim == 0:
+        labels = np.full(n, labels.item(), dtype=labels.dtype)
+    if len(labels) != n:
+        raise ValueError(f"Got {len(labels)} labels for {n} images.")
+    classes = final.classes_
+    unknown = np.setdiff1d(labels, classes)
+    if unknown.size:
+        raise ValueError(f"{unknown.tolist()} are not among the classes {classes.tolist()}.")
+    return np.searchsorted(classes, labels)
+
+
+# -------------------------------------------------------------- class activation maps
+def _layer_outputs(module: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple]]:
+    """(name, output shape) of every leaf layer, in the order the forward pass runs them."""
+    names = {m: n for n, m in module.named_modules()}
+    calls: list[tuple[str, tuple]] = []
+    hooks = [m.register_forward_hook(
+        lambda layer, _, out: calls.append((names[layer], tuple(out.shape)))
+        if isinstance(out, torch.Tensor) else None)
+        for m in module.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            module(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls
+
+
+def _default_layer(module: nn.Module, x: torch.Tensor) -> str:
+    """The last layer that outputs a spatial map (4-D, at least 2×2): the end of the last
+    convolutional block, where Grad-CAM has the most meaning and some resolution left."""
+    calls = [(name, shape) for name, shape in _layer_outputs(module, x) if len(shape) == 4]
+    if not calls:
+        raise ValueError("The network has no layer with a spatial output to explain.")
+    spatial = [name for name, shape in calls if min(shape[2:]) >= 2]
+    return (spatial or [calls[-1][0]])[-1]
+
+
+def class_activation_maps(estimator, X, *, target=None, layer=None, method="gradcam",
+                          batch_size=32) -> np.ndarray:
+    """Where in each image the network finds the evidence for a class (Grad-CAM).
+
+    Grad-CAM weighs each channel of a convolutional layer's output by the mean gradient of
+    the class score with respect to it, sums the weighted channels, keeps the positive
+    part and scales it up to the image: bright where the evidence for the class is.
+
+    Written here rather than taken from captum (``LayerGradCam``) or pytorch-grad-cam: it is
+    a few lines of forward hooks and one ``torch.autograd.grad``, and it must see the
+    estimator's own preprocessing, frozen layers and input adaptation, which those
+    packages' wrappers would have to be taught.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+        Fitted. A Pipeline's steps are applied to ``X`` first, as in ``predict``.
+    X : array-like of images
+        What ``predict`` takes.
+    target : label, array-like of labels or None, default=None
+        The class to explain (one for all images, or one per image); None explains each
+        image's predicted class.
+    layer : str or None, default=None
+        Name of the layer whose output is explained (``dict(module_.named_modules())``);
+        None takes the last layer with a spatial output of at least 2×2, the end of the last
+        convolutional block.
+    method : {"gradcam"}, default="gradcam"
+        The method.
+    batch_size : int, default=32
+        Images per forward and backward pass.
+
+    Returns
+    -------
+    ndarray of shape (n_images, height, width)
+        Maps in [0, 1] (each divided by its maximum), at the size of the images the
+        estimator receives; float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.inspection import class_activation_maps
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(0, 0.2, size=(40, 8, 8)).astype(np.float32)
+    >>> y = np.array([0, 1] * 20)
+    >>> X[y == 1, :4, :4] += 0.8        # class 1: a bright top-left quadrant
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=10, lr=0.01, device="cpu",
+    ...                     random_state=0).fit(X, y)
+    >>> maps = class_activation_maps(clf, X[y == 1][:4])
+    >>> maps.shape, float(maps.min()) >= 0, float(maps.max()) <= 1
+    ((4, 8, 8), True, True)
+    """
+    from torch.nn import functional as F
+
+    if method != "gradcam":
+        raise ValueError(f"method={method!r} is not known; use 'gradcam'.")
+    final, images = network_images(estimator, X)
+    module = _plain_module(final)
+    device = next(module.parameters()).device
+    was_training = module.training
+    module.eval()
+    try:
+        probe = images[:1].to(device)
+        name = layer if layer is not None else _default_layer(module, probe)
+        try:
+            target_layer = module.get_submodule(name)
+        except AttributeError:
+            candidates = [n for n, _ in _layer_outputs(module, probe)][-8:]
+            raise ValueError(f"The network has no layer {name!r}; the last layers it runs are "
+                             f"{candidates}.") from None
+        wanted = None if target is None else _class_indices(final, target, len(images))
+        maps = []
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(device)
+            maps.append(_gradcam(module, target_layer, x, None if wanted is None else
+                                 torch.as_tensor(wanted[start:start + batch_size],
+                                                 device=device)))
+        cams = torch.cat(maps)
+        cams = F.interpolate(cams, size=tuple(images.shape[-2:]), mode="bilinear",
+                             align_corners=False)[:, 0]
+        peak = cams.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+        return (cams / peak).clamp(0, 1).cpu().numpy().astype(np.float32)
+    finally:
+        module.train(was_training)
+
+
+def _gradcam(module, layer, x, wanted):
+    activations = []
+
+    def keep(_, __, output):
+        if not output.requires_grad:  # frozen layers before it: start the graph here
+            output = output.detach().requires_grad_()
+        activations.append(output)
+        return output
+
+    hook = layer.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            logits = module(x).float()
+            index = logits.argmax(1) if wanted is None else wanted
+            score = logits.gather(1, index[:, None]).sum()
+            activation = activations[-1]  # a layer run twice (ResNet's ReLU): its last use
+            grads, = torch.autograd.grad(score, activation)
+    finally:
+        hook.remove()
+    weights = grads.float().mean(dim=(2, 3), keepdim=True)
+    return torch.relu((weights * activation.detach().float()).sum(1, keepdim=True))
+
+
+# ------------------------------------------------------------------------- top losses
+def top_losses(estimator, X, y, k=9):
+    """The ``k`` images the model gets most wrong: the highest cross-entropy losses.
+
+    fastai's ``top_losses``: sorting the training or validation images by loss shows
+    mislabelled images, confusing classes, and what the model has not learned.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+        Fitted.
+    X : array-like of images
+    y : array-like of shape (n_images,)
+        The true labels.
+    k : int, default=9
+        How many to return.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``indices`` (into X, highest loss first), ``losses``, ``y_true``, ``y_pred``,
+        ``probability`` (of the predicted class) and ``true_probability``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.inspection import top_losses
+    >>> X, y = load_digits_images()
+    >>> clf = CNNClassifier(filters=(8,), max_epochs=2, device="cpu", random_state=0)
+    >>> worst = top_losses(clf.fit(X[:300], y[:300]), X[300:400], y[300:400], k=3)
+    >>> len(worst.indices), bool(worst.losses[0] >= worst.losses[-1])
+    (3, True)
+    """
+    from sklearn.utils import Bunch
+
+    proba = estimator.predict_proba(X)
+    final, _ = _final_and_inputs(estimator, X[:1] if hasattr(X, "__getitem__") else X)
+    truth = _class_indices(final, np.asarray(y), len(proba))
+    rows = np.arange(len(proba))
+    true_probability = proba[rows, truth]
+    losses = -np.log(np.clip(true_probability, 1e-12, None))
+    order = np.argsort(-losses, kind="stable")[:k]
+    predicted = proba.argmax(1)
+    return Bunch(indices=order, losses=losses[order], y_true=final.classes_[truth[order]],
+                 y_pred=final.classes_[predicted[order]],
+                 probability=proba[order, predicted[order]],
+                 true_probability=true_probability[order])
+
+
+# -------------------------------------------------------------------- learning rates
+class _LRRamp(Callback):
+    """skorch callback for the range test: sets the learning rate of every batch on an
+    exponential ramp (each parameter group keeping its ratio to ``lr``), records the
+    loss, and stops the fit the skorch way when the ramp ends or the loss explodes."""
+
+    def __init__(self, start, end, steps, smooth, diverge):
+        self.start, self.end, self.steps = start, end, steps
+        self.smooth, self.diverge = smooth, diverge
+        self.lrs, self.losses, self.smoothed = [], [], []
+
+    def on_train_begin(self, net, **kwargs):
+        self.ratios = [group["lr"] / net.lr for group in net.optimizer_.param_groups]
+        self.average, self.best = 0.0, math.inf
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            lr = self.start * (self.end / self.start) ** (len(self.lrs) / (self.steps - 1))
+            for group, ratio in zip(net.optimizer_.param_groups, self.ratios):
+                group["lr"] = lr * ratio
+            self.lrs.append(lr)
+
+    def on_batch_end(self, net, training=False, loss=None, **kwargs):
+        if not training:
+            return
+        value = float(loss)
+        self.losses.append(value)
+        self.average = self.smooth * self.average + (1 - self.smooth) * value
+        smoothed = self.average / (1 - self.smooth ** len(self.losses))
+        self.smoothed.append(smoothed)
+        self.best = min(self.best, smoothed)
+        if (len(self.lrs) >= self.steps or not math.isfinite(smoothed)
+                or smoothed > self.diverge * self.best):
+            raise KeyboardInterrupt  # skorch's way for a callback to end training
+
+
+def _valley(losses: np.ndarray) -> int:
+    """fastai's "valley": the longest stretch over which the loss keeps going down, and a
+    point two thirds of the way along it (the loss still falls fast there, far from where it
+    turns up)."""
+    n = len(losses)
+    run = [1] * n
+    start = end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and run[i] < run[j] + 1:
+                run[i] = run[j] + 1
+        if run[end] < run[i]:
+            end, start = i, i - run[i]
+    sections = (end - start) / 3
+    return int(start + int(sections) + int(sections / 2))
+
+
+def lr_find(estimator, X, y, *, start=1e-6, end=1.0, steps=100, smooth=0.98, diverge=4.0):
+    """The learning-rate range test: which ``lr`` trains this model on this data.
+
+    A clone of the estimator (the estimator itself is untouched) trains for up to ``steps``
+    batches while the learning rate grows exponentially from ``start`` to ``end``; the
+    loss, smoothed, falls while the rate is useful and explodes when it is too high. The
+    suggestion is fastai's "valley": two thirds down the longest stretch of falling loss.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+        Its parameters (``optimizer``, ``batch_size``, ``augment`` ...) are used; it need
+        not be fitted. A Pipeline's other steps are fitted on ``X`` first (on clones).
+    X : array-like of images
+    y : array-like of shape (n_images,)
+    start, end : float, default=1e-6, 1.0
+        The range of learning rates.
+    steps : int, default=100
+        Batches (one learning rate each); the data is passed over as often as needed.
+    smooth : float, default=0.98
+        Exponential smoothing of the batch losses.
+    diverge : float, default=4.0
+        Stop when the smoothed loss exceeds this multiple of its minimum.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``lrs``, ``losses`` (smoothed), ``raw_losses`` and ``suggestion`` (a learning rate
+        to pass as ``lr=``).
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.inspection import lr_find
+    >>> X, y = load_digits_images()
+    >>> clf = CNNClassifier(filters=(8, 16), device="cpu", random_state=0)
+    >>> found = lr_find(clf, X[:256], y[:256], steps=30)
+    >>> 1e-6 <= found.suggestion <= 1, len(found.lrs) == len(found.losses)
+    (True, True)
+    >>> hasattr(clf, "net_")  # the estimator itself is untouched
+    False
+    """
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.utils import Bunch
+
+    if not 0 < start < end:
+        raise ValueError(f"Need 0 < start < end, got start={start}, end={end}.")
+    if steps < 5:
+        raise ValueError(f"steps={steps} is too few for a range test; use at least 5.")
+    if hasattr(estimator, "steps"):
+        model = clone(estimator.steps[-1][1])
+        if len(estimator.steps) > 1:
+            X = clone(estimator[:-1]).fit_transform(X, y)
+    else:
+        model = clone(estimator)
+    ramp = _LRRamp(start, end, steps, smooth, diverge)
+    batches = math.ceil(len(y) / model.batch_size)
+    model.set_params(lr=start, lr_schedule=None, early_stopping=False, warm_start=False,
+                     verbose=0, max_epochs=math.ceil(steps / max(1, batches)) + 1,
+                     callbacks=[*(model.callbacks or []), ("lr_find", ramp)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(X, y)
+        except FloatingPointError:
+            pass  # the loss became NaN at the high end: what was recorded up to there stands
+    lrs = np.array(ramp.lrs[:len(ramp.smoothed)])
+    losses = np.array(ramp.smoothed)
+    # The last points, where the loss exploded, are no candidates.
+    usable = losses[:max(5, len(losses) - 5)] if len(losses) > 10 else losses
+    return Bunch(lrs=lrs, losses=losses, raw_losses=np.array(ramp.losses),
+                 suggestion=float(lrs[_valley(np.nan_to_num(usable, nan=np.inf))]))
+
+
+def summary(estimator, input_shape=None, n_classes=None) -> ModelSummary:
+    """The layer table of an estimator's network (or a Pipeline's last step): see
+    :meth:`CNNClassifier.summary <sklearn_cnn.CNNClassifier.summary>`.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.inspection import summary
+    >>> print(summary(CNNClassifier(filters=(8,)), input_shape=(8, 8, 1)))  # doctest: +ELLIPSIS
+    CNNClassifier: input (height, width, channels) = (8, 8, 1)
+    ...
+    Total params: 418
+    ...
+    """
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return final.summary(input_shape=input_shape, n_classes=n_classes)
+
+
+def __getattr__(name: str):
+    # The pictures live in sklearn_cnn.plotting (matplotlib, optional); everything that
+    # shows the network can be reached from here.
+    if name in _PLOTS:
+        from . import plotting
+
+        return getattr(plotting, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_PLOTS = ("plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
+          "plot_lr_find")

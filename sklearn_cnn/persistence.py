@@ -411,7 +411,8 @@ def _build_estimator(model, node, fitted, prefix, tensors, device):
     config = _decode(node.get("module_config", {}))
     with torch.random.fork_rng(devices=[]):
         module = model._rebuild_module(input_shape, len(classes), config)
-    net = model._make_net(module, input_shape, device, None, 1, 0, model.max_epochs)
+    net = model._make_net(module, input_shape, device, None, 1, 0, model.max_epochs,
+                          len(classes))
     _load_state(net.module_, f"{prefix}module.", tensors)
     net.history = History(node.get("history", []))
     saved = node.get("optimizer")

@@ -1,4 +1,6 @@
-"""Pictures of training: learning curves and first-layer filters (matplotlib, optional)."""
+"""Pictures of training and of what the network learned (matplotlib, optional): learning
+curves, first-layer filters, class activation maps, top losses and the learning-rate range
+test. :mod:`sklearn_cnn.inspection` computes what they show."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-__all__ = ["plot_history", "plot_filters"]
+__all__ = ["plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
+           "plot_lr_find"]
 
 
 def _pyplot():
@@ -31,7 +34,7 @@ def plot_history(estimator, *, axes=None):
     """Train/validation loss and accuracy per epoch.
 
     Validation curves appear when the estimator held out a validation split
-    (``early_stopping=True``).
+    (``early_stopping=True``); the epoch whose weights early stopping restored is marked.
 
     Parameters
     ----------
@@ -70,10 +73,23 @@ def plot_history(estimator, *, axes=None):
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], style,
                         label="train" if split == "train" else "validation", markersize=3)
+        restored = _restored_epoch(history)
+        if restored is not None:
+            ax.axvline(restored, color="0.4", linestyle=":", linewidth=1.2,
+                       label=f"restored (epoch {restored})")
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     return fig
+
+
+def _restored_epoch(history) -> int | None:
+    """The epoch whose weights early stopping put back: the last best validation loss,
+    when training went on after it."""
+    best = [row["epoch"] for row in history if row.get("valid_loss_best")]
+    if not best or best[-1] == history[-1]["epoch"]:
+        return None
+    return best[-1]
 
 
 def plot_filters(estimator, *, max_filters=64, ax=None):
@@ -135,4 +151,187 @@ def plot_filters(estimator, *, max_filters=64, ax=None):
               interpolation="nearest")
     ax.set_title(f"First-layer filters: {n} of {conv.out_channels}, {kh}×{kw}")
     ax.set_axis_off()
+    return ax.figure
+
+
+def _images_for_display(estimator, X) -> np.ndarray:
+    """What the network sees, as (n, height, width[, 3]) floats in [0, 1] for imshow."""
+    from .inspection import network_images
+
+    _, tensor = network_images(estimator, X)
+    images = tensor.permute(0, 2, 3, 1).numpy()
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    high = images.max(axis=(1, 2, 3), keepdims=True)
+    if low.min() < 0 or high.max() > 1:  # standardised: each image to its own range
+        images = (images - low) / np.where(high > low, high - low, 1.0)
+    return images[..., 0] if images.shape[-1] == 1 else images[..., :3]
+
+
+def _grid(plt, n, size=2.2, columns=None):
+    columns = columns or min(n, 4)
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows + 0.3),
+                             layout="constrained", squeeze=False)
+    for ax in axes.ravel()[n:]:
+        fig.delaxes(ax)
+    return fig, axes.ravel()[:n]
+
+
+def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
+                               max_images=16, alpha=0.45, cmap="jet"):
+    """A grid of images with their class activation maps (Grad-CAM) laid over them.
+
+    Each image is titled with the predicted label and its probability, and the true label
+    when ``y`` is given (red when they differ).
+
+    Parameters
+    ----------
+    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+        Fitted.
+    X : array-like of images
+    y : array-like or None, default=None
+        True labels, for the titles.
+    target, layer : see :func:`sklearn_cnn.inspection.class_activation_maps`
+    max_images : int, default=16
+        Show at most this many (the first ones).
+    alpha : float, default=0.45
+        Opacity of the heat map.
+    cmap : str, default="jet"
+        The heat map's colours.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.plotting import plot_class_activation_maps
+    >>> X, y = load_digits_images()
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=2, device="cpu").fit(X[:200], y[:200])
+    >>> fig = plot_class_activation_maps(clf, X[:4], y[:4])
+    >>> len(fig.axes)
+    4
+    """
+    from .inspection import class_activation_maps
+
+    plt = _pyplot()
+    X = X[:max_images]
+    maps = class_activation_maps(estimator, X, target=target, layer=layer)
+    images = _images_for_display(estimator, X)
+    proba = estimator.predict_proba(X)
+    classes = _final_step(estimator).classes_
+    fig, axes = _grid(plt, len(maps))
+    for i, (ax, image, heat) in enumerate(zip(axes, images, maps)):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+        ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+        predicted = classes[proba[i].argmax()]
+        title = f"pred {predicted} ({proba[i].max():.2f})"
+        wrong = y is not None and predicted != np.asarray(y)[i]
+        if y is not None:
+            title = f"true {np.asarray(y)[i]}\n" + title
+        ax.set_title(title, fontsize=9, color="red" if wrong else "black")
+        ax.set_axis_off()
+    fig.suptitle("Where the network looks (Grad-CAM)" + (
+        f" for class {target}" if target is not None and np.ndim(target) == 0 else ""))
+    return fig
+
+
+def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
+    """The ``k`` images with the highest loss, titled predicted / actual / loss / probability
+    of the actual class (fastai's ``plot_top_losses``), with their class activation maps.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+        Fitted.
+    X : array-like of images
+    y : array-like of shape (n_images,)
+        True labels.
+    k : int, default=9
+        How many images.
+    with_maps : bool, default=True
+        Lay the Grad-CAM map of the predicted class over each image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.plotting import plot_top_losses
+    >>> X, y = load_digits_images()
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=2, device="cpu").fit(X[:200], y[:200])
+    >>> fig = plot_top_losses(clf, X[200:300], y[200:300], k=6)
+    >>> fig.axes[0].get_title().startswith("pred")
+    True
+    """
+    from .inspection import class_activation_maps, top_losses
+
+    plt = _pyplot()
+    worst = top_losses(estimator, X, y, k=k)
+    index = worst.indices
+    chosen = X[index] if hasattr(X, "shape") else [X[i] for i in index]
+    images = _images_for_display(estimator, chosen)
+    maps = class_activation_maps(estimator, chosen) if with_maps else None
+    fig, axes = _grid(plt, len(index))
+    for i, ax in enumerate(axes[:len(index)]):
+        ax.imshow(images[i], cmap="gray" if images[i].ndim == 2 else None,
+                  interpolation="nearest")
+        if maps is not None:
+            ax.imshow(maps[i], cmap="jet", alpha=0.35, vmin=0, vmax=1)
+        ax.set_title(f"pred {worst.y_pred[i]} / true {worst.y_true[i]}\nloss "
+                     f"{worst.losses[i]:.2f} / p(true) {worst.true_probability[i]:.2f}",
+                     fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle("Top losses: predicted / actual / loss / probability of the actual class")
+    return fig
+
+
+def plot_lr_find(result, *, ax=None):
+    """The learning-rate range test's curve: smoothed loss against learning rate (log scale),
+    with the suggested rate marked.
+
+    Parameters
+    ----------
+    result : Bunch
+        What :func:`sklearn_cnn.inspection.lr_find` returned.
+    ax : matplotlib Axes, default=None
+        Where to draw; None makes a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.inspection import lr_find
+    >>> from sklearn_cnn.plotting import plot_lr_find
+    >>> X, y = load_digits_images()
+    >>> found = lr_find(CNNClassifier(filters=(8,), device="cpu"), X[:128], y[:128], steps=20)
+    >>> plot_lr_find(found).axes[0].get_xscale()
+    'log'
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    ax.plot(result.lrs, result.losses, label="smoothed loss")
+    index = int(np.argmin(np.abs(np.log(result.lrs) - np.log(result.suggestion))))
+    ax.plot([result.suggestion], [result.losses[index]], "o", color="C3",
+            label=f"suggestion: lr={result.suggestion:.2g}")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="training loss",
+           title="Learning-rate range test")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
     return ax.figure
