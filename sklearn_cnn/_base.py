@@ -55,6 +55,7 @@ from ._training import (
     TrainAccuracy,
     autocast_dtype,
     carry_optimizer_state,
+    has_tiny_convolutions,
     is_terminal,
     make_lr_scheduler,
     needs_closure,
@@ -442,7 +443,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             verbose=int(self.verbose),
             device=device,
             compile=self.compile,
-            autocast_dtype=self._autocast_dtype(device),
+            autocast_dtype=self._autocast_dtype(device, module, input_shape),
             **optimizer_kwargs,
         )
         net.initialize()
@@ -540,8 +541,13 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             size = max(size, _PREDICT_PIXELS // pixels)
         return size
 
-    def _autocast_dtype(self, device: torch.device):
-        return autocast_dtype(self.precision, device)
+    def _autocast_dtype(self, device: torch.device, module: nn.Module | None = None,
+                        input_shape: tuple | None = None):
+        dtype = autocast_dtype(self.precision, device)
+        if (dtype is not None and self.precision == "auto" and device.type == "cpu"
+                and module is not None and has_tiny_convolutions(module, input_shape)):
+            return None  # oneDNN's bfloat16 gradients are unreliable there: see the helper
+        return dtype
 
     # ----------------------------------------------------------- validation
     def _validate_images(self, X, *, fitting: bool):
@@ -793,7 +799,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 group["fused"] = None
         # Plain attributes: skorch's set_params would re-initialise the net.
         net.iterator_train__device = net.iterator_valid__device = device
-        net.autocast_dtype = self._autocast_dtype(device)
+        net.autocast_dtype = self._autocast_dtype(device, net.module_, self.input_shape_)
         self.device_ = device
 
     def __sklearn_tags__(self):

@@ -66,3 +66,23 @@ def test_importing_the_package_loads_nothing_heavy():
                          check=True).stdout.split("\n")
     assert out[0] == "[]"  # `import sklearn_cnn` alone imports none of them
     assert out[1] == "[]"  # a CNNClassifier needs neither torchvision nor matplotlib
+
+
+def test_auto_precision_avoids_bfloat16_on_strided_convolutions_of_tiny_maps():
+    # oneDNN's bfloat16 weight gradients are sporadically NaN for a stride-2 convolution on a
+    # 1×1 map (ResNet's last stage at 16 pixels): "auto" trains such networks in float32.
+    from sklearn_cnn._training import has_tiny_convolutions
+    from sklearn_cnn.transfer import load_backbone
+
+    resnet = load_backbone("resnet18").model.eval()
+    assert has_tiny_convolutions(resnet, (16, 16, 3))
+    assert not has_tiny_convolutions(resnet, (64, 64, 3))
+    import numpy as np
+
+    from sklearn_cnn import TransferClassifier
+
+    X, y = np.random.RandomState(0).rand(8, 16, 16, 3).astype(np.float32), [0, 1] * 4
+    kwargs = dict(backbone="resnet18", weights=None, freeze="none", max_epochs=1, device="cpu")
+    assert TransferClassifier(**kwargs, input_size=16).fit(X, y).net_.autocast_dtype is None
+    explicit = TransferClassifier(**kwargs, input_size=16, precision="bfloat16").fit(X, y)
+    assert explicit.net_.autocast_dtype == torch.bfloat16  # the user's choice stands
