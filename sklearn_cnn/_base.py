@@ -660,7 +660,12 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             averaged with those of the left-right mirrored images.
         """
         check_is_fitted(self)
-        self._validate_params()  # set_params after fit may have broken one (batch_size=0)
+        if not (isinstance(self.batch_size, Integral) and self.batch_size >= 1
+                and self.tta in (True, False)):
+            # What prediction reads, broken by set_params after fit (batch_size=0): the full
+            # validation says what is wrong. (Running it every time costs as much as
+            # predicting one small image.)
+            self._validate_params()
         images, _ = self._validate_images(X, fitting=False)
         images, seen = _decoded_or_sample(images, sample=256)
         self._warn_if_other_pixel_scale(seen)

@@ -338,17 +338,15 @@ class BatchIterator:
         self.drop_single = drop_single
         self.memory_format = memory_format
         self.mix = mix
-        self._order_rng = torch.Generator()
-        self._mix_rng = torch.Generator()
-        self._aug_rng = torch.Generator(device=self.device)
-        if seed is not None:
-            self._order_rng.manual_seed(seed)
-            self._aug_rng.manual_seed(seed + 1)
-            self._mix_rng.manual_seed(seed + 2)
-        else:
-            self._order_rng.seed()
-            self._aug_rng.seed()
-            self._mix_rng.seed()
+        if shuffle or transform is not None or mix is not None:  # prediction needs none
+            self._order_rng = torch.Generator()
+            self._mix_rng = torch.Generator()
+            self._aug_rng = torch.Generator(device=self.device)
+            for offset, generator in enumerate([self._order_rng, self._aug_rng, self._mix_rng]):
+                if seed is not None:
+                    generator.manual_seed(seed + offset)
+                else:
+                    generator.seed()
 
     def __len__(self) -> int:
         return count_batches(len(self.dataset), self.batch_size, drop_single=self.drop_single)

@@ -480,8 +480,8 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> X, y = load_digits_images()
     >>> X = X.astype(np.float32)
-    >>> clf = CNNClassifier(filters=(8,), max_epochs=2, precision="float32", device="cpu",
-    ...                     random_state=0).fit(X[:200], y[:200])
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=5, lr=0.01, precision="float32",
+    ...                     device="cpu", random_state=0).fit(X[:200], y[:200])
     >>> onx = to_onnx(clf, X[:2])
     >>> session = ort.InferenceSession(onx.SerializeToString())
     >>> label, proba = session.run(None, {"X": X[:5]})

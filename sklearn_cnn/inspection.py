@@ -284,7 +284,8 @@ def top_losses(estimator, X, y, k=9):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.inspection import top_losses
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(filters=(8,), max_epochs=2, device="cpu", random_state=0)
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=5, lr=0.01, device="cpu",
+    ...                     random_state=0)
     >>> worst = top_losses(clf.fit(X[:300], y[:300]), X[300:400], y[300:400], k=3)
     >>> len(worst.indices), bool(worst.losses[0] >= worst.losses[-1])
     (3, True)
@@ -446,7 +447,7 @@ def summary(estimator, input_shape=None, n_classes=None) -> ModelSummary:
     >>> print(summary(CNNClassifier(filters=(8,)), input_shape=(8, 8, 1)))  # doctest: +ELLIPSIS
     CNNClassifier: input (height, width, channels) = (8, 8, 1)
     ...
-    Total params: 418
+    Total params: 106
     ...
     """
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator

@@ -251,8 +251,8 @@ def save(model, path, *, optimizer: bool = False) -> Path:
     >>> from sklearn_cnn import CNNClassifier
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(filters=(8,), max_epochs=2, device="cpu", random_state=0)
-    >>> clf = clf.fit(X[:200], y[:200])
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=5, lr=0.01, device="cpu",
+    ...                     random_state=0).fit(X[:200], y[:200])
     >>> path = sklearn_cnn.save(clf, os.path.join(tempfile.mkdtemp(), "digits.safetensors"))
     >>> again = sklearn_cnn.load(path)
     >>> bool((again.predict_proba(X[:50]) == clf.predict_proba(X[:50])).all())

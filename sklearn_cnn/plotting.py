@@ -56,8 +56,9 @@ def plot_history(estimator, *, axes=None):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_history
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(filters=(8,), max_epochs=2, early_stopping=True, device="cpu")
-    >>> fig = plot_history(clf.fit(X[:300] / 16, y[:300]))
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=5, lr=0.01, early_stopping=True,
+    ...                     device="cpu", random_state=0)
+    >>> fig = plot_history(clf.fit(X[:300], y[:300]))
     >>> [ax.get_title() for ax in fig.axes]
     ['Loss', 'Accuracy']
     """
@@ -120,7 +121,8 @@ def plot_filters(estimator, *, max_filters=64, ax=None):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_filters
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(filters=(8,), max_epochs=1, device="cpu").fit(X[:100] / 16, y[:100])
+    >>> clf = CNNClassifier(filters=(8,), max_epochs=5, lr=0.01, device="cpu", random_state=0)
+    >>> clf = clf.fit(X[:200], y[:200])
     >>> fig = plot_filters(clf)
     >>> fig.axes[0].get_title()
     'First-layer filters: 8 of 8, 3×3'
