@@ -106,7 +106,8 @@ def run(size, channels, n, epochs, batch_size, device, with_keras, precision="fl
     # batches per prediction batch and at the batch size predict_proba itself picks.
     predict_batch = 4 * batch_size
     own_batch = clf._predict_batch_size(
-        torch.device(device), clf._network_input_pixels(clf.module_, clf.input_shape_[:2]))
+        torch.device(device), clf._network_input_pixels(clf.module_, clf.input_shape_[:2]),
+        clf.net_.autocast_dtype is not None)
     best_pred = {"hand": float("inf"), "hand own": float("inf"), "ours": float("inf")}
     for _ in range(rounds + 2):
         best_pred["hand"] = min(best_pred["hand"], timed(lambda: hand_predict(

@@ -151,6 +151,11 @@ def _loader(dataset, workers: int, **kwargs) -> torch.utils.data.DataLoader:
     ``_WORKER_TIMEOUT_S`` seconds is an error, not a hang.
     """
     method = "fork" if sys.platform.startswith("linux") else "spawn"
+    if method == "fork" and getattr(getattr(dataset, "images", None), "size", None):
+        # Forked workers share the modules the parent has imported; torchvision's resize,
+        # imported in each worker on its first image instead, costs a second per worker
+        # and epoch (the package imports torchvision only where it is needed).
+        import torchvision.transforms.v2.functional  # noqa: F401
     return torch.utils.data.DataLoader(
         dataset, num_workers=workers, timeout=_WORKER_TIMEOUT_S,
         multiprocessing_context=multiprocessing.get_context(method),

@@ -94,7 +94,9 @@ default="adam"
     device : str or torch.device, default="auto"
         "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N", "mps".
     precision : {"auto", "float32", "bfloat16"}, default="auto"
-        "auto" trains with bfloat16 autocast on GPUs that support it, float32 elsewhere.
+        "auto" trains and predicts with bfloat16 autocast where the device computes it
+        natively (recent GPUs; CPUs with AVX512-BF16, AMX or Arm BF16), float32 elsewhere.
+        Weights stay float32. See the user guide's "Precision on the CPU".
     compile : bool, default=False
         Compile the module with ``torch.compile``.
     callbacks : list of skorch callbacks or None, default=None

@@ -551,7 +551,8 @@ random_state, verbose, warm_start
             return train, valid
         cut, tail = split
         device = torch.device(net.device)
-        size = self._predict_batch_size(device, self._network_input_pixels(module, None))
+        size = self._predict_batch_size(device, self._network_input_pixels(module, None),
+                                        net.autocast_dtype is not None)
         features = [None if data is None else ImageDataset(embed(
             module, data, batch_size=size, device=device, autocast_dtype=net.autocast_dtype,
             capture=cut), data.y) for data in (train, valid)]

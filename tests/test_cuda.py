@@ -126,7 +126,7 @@ def test_prediction_batches_on_cuda_hold_more_small_images():
     X, y = _bright_quadrant(n=64, size=8)
     clf = CNNClassifier(**CUDA).fit(X, y)
     assert clf._predict_batch_size(torch.device("cuda"), 64) == base._PREDICT_PIXELS // 64
-    assert clf._predict_batch_size(torch.device("cpu"), 64) == 4 * clf.batch_size
+    assert clf._predict_batch_size(torch.device("cpu"), 64) == base._CPU_PREDICT_PIXELS // 64
     large = TransferClassifier(backbone="resnet18", weights=None, batch_size=8, max_epochs=1,
                                device="cuda").fit(X[:16], y[:16])
     pixels = large._network_input_pixels(large.module_, (8, 8))
