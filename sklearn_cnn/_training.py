@@ -20,6 +20,7 @@ from skorch.callbacks import Callback, LRScheduler, PrintLog
 from torch import nn
 
 from .devices import native_bfloat16
+from .inspection import probe
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -309,19 +310,8 @@ def has_tiny_convolutions(module: nn.Module, input_shape: tuple[int, int, int]) 
         strided = tuple(layer.stride) != (1, 1)
         tiny.append(strided and (height < kernel_h or width < kernel_w))
 
-    height, width, channels = input_shape
-    hooks = [m.register_forward_hook(check) for m in module.modules()
-             if isinstance(m, nn.Conv2d)]
-    was_training = module.training
-    parameter = next(module.parameters())
-    try:
-        module.eval()
-        with torch.no_grad():
-            module(torch.zeros(1, channels, height, width, device=parameter.device))
-    finally:
-        module.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    probe(module, input_shape, [m for m in module.modules() if isinstance(m, nn.Conv2d)],
+          check)
     return any(tiny)
 
 

@@ -21,6 +21,25 @@ __all__ = ["ModelSummary", "summary", "class_activation_maps", "top_losses", "lr
            "plot_lr_find"]
 
 
+def probe(module: nn.Module, input_shape: tuple[int, int, int], layers, hook) -> None:
+    """Run one blank image of ``input_shape`` (height, width, channels) through the network
+    in eval mode, without gradients, with ``hook`` as forward hook on ``layers``; the mode is
+    restored and the hooks removed. How the summary, Grad-CAM's default layer and the
+    precision choice see what each layer receives and returns."""
+    height, width, channels = input_shape
+    handles = [layer.register_forward_hook(hook) for layer in layers]
+    was_training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(torch.zeros(1, channels, height, width,
+                               device=next(module.parameters()).device))
+    finally:
+        module.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+
 class ModelSummary(str):
     """A Keras-like layer table: a string that prints as itself, with parameter counts."""
 
@@ -40,19 +59,8 @@ class ModelSummary(str):
             rows.append((names[layer], type(layer).__name__, str(shape), params))
 
         names = {m: n for n, m in module.named_modules()}
-        leaves = [m for m in module.modules() if not list(m.children())]
-        handles = [m.register_forward_hook(hook) for m in leaves]
-        height, width, channels = input_shape
-        parameter = next(module.parameters())
-        was_training = module.training
-        try:
-            module.eval()
-            with torch.no_grad():
-                module(torch.zeros(1, channels, height, width, device=parameter.device))
-        finally:
-            module.train(was_training)
-            for handle in handles:
-                handle.remove()
+        probe(module, input_shape, [m for m in module.modules() if not list(m.children())],
+              hook)
         total = sum(p.numel() for p in module.parameters())
         trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
         width_name = max([len(f"{n} ({t})") for n, t, _, _ in rows] + [12])
@@ -119,27 +127,24 @@ def _class_indices(final, labels, n: int) -> np.ndarray:
 
 
 # -------------------------------------------------------------- class activation maps
-def _layer_outputs(module: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple]]:
+def _layer_outputs(module: nn.Module, input_shape) -> list[tuple[str, tuple]]:
     """(name, output shape) of every leaf layer, in the order the forward pass runs them."""
     names = {m: n for n, m in module.named_modules()}
     calls: list[tuple[str, tuple]] = []
-    hooks = [m.register_forward_hook(
-        lambda layer, _, out: calls.append((names[layer], tuple(out.shape)))
-        if isinstance(out, torch.Tensor) else None)
-        for m in module.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            module(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
+
+    def record(layer, _, out):
+        if isinstance(out, torch.Tensor):
+            calls.append((names[layer], tuple(out.shape)))
+
+    probe(module, input_shape, [m for m in module.modules() if not list(m.children())], record)
     return calls
 
 
-def _default_layer(module: nn.Module, x: torch.Tensor) -> str:
+def _default_layer(module: nn.Module, input_shape) -> str:
     """The last layer that outputs a spatial map (4-D, at least 2×2): the end of the last
     convolutional block, where Grad-CAM has the most meaning and some resolution left."""
-    calls = [(name, shape) for name, shape in _layer_outputs(module, x) if len(shape) == 4]
+    calls = [(name, shape) for name, shape in _layer_outputs(module, input_shape)
+             if len(shape) == 4]
     if not calls:
         raise ValueError("The network has no layer with a spatial output to explain.")
     spatial = [name for name, shape in calls if min(shape[2:]) >= 2]
@@ -208,12 +213,12 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     was_training = module.training
     module.eval()
     try:
-        probe = images[:1].to(device)
-        name = layer if layer is not None else _default_layer(module, probe)
+        input_shape = (*images.shape[2:], images.shape[1])
+        name = layer if layer is not None else _default_layer(module, input_shape)
         try:
             target_layer = module.get_submodule(name)
         except AttributeError:
-            candidates = [n for n, _ in _layer_outputs(module, probe)][-8:]
+            candidates = [n for n, _ in _layer_outputs(module, input_shape)][-8:]
             raise ValueError(f"The network has no layer {name!r}; the last layers it runs are "
                              f"{candidates}.") from None
         wanted = None if target is None else _class_indices(final, target, len(images))

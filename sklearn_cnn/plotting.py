@@ -169,6 +169,15 @@ def _images_for_display(estimator, X) -> np.ndarray:
     return images[..., 0] if images.shape[-1] == 1 else images[..., :3]
 
 
+def _draw(ax, image, heat, title, *, cmap="jet", alpha=0.45, color="black") -> None:
+    """One image, its heat map over it (if any), a small title, no axes."""
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    if heat is not None:
+        ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+    ax.set_title(title, fontsize=9, color=color)
+    ax.set_axis_off()
+
+
 def _grid(plt, n, size=2.2, columns=None):
     columns = columns or min(n, 4)
     rows = math.ceil(n / columns)
@@ -228,15 +237,12 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
     classes = _final_step(estimator).classes_
     fig, axes = _grid(plt, len(maps))
     for i, (ax, image, heat) in enumerate(zip(axes, images, maps)):
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
-        ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
         predicted = classes[proba[i].argmax()]
         title = f"pred {predicted} ({proba[i].max():.2f})"
         wrong = y is not None and predicted != np.asarray(y)[i]
         if y is not None:
             title = f"true {np.asarray(y)[i]}\n" + title
-        ax.set_title(title, fontsize=9, color="red" if wrong else "black")
-        ax.set_axis_off()
+        _draw(ax, image, heat, title, cmap=cmap, alpha=alpha, color="red" if wrong else "black")
     fig.suptitle("Where the network looks (Grad-CAM)" + (
         f" for class {target}" if target is not None and np.ndim(target) == 0 else ""))
     return fig
@@ -284,15 +290,10 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
     images = _images_for_display(estimator, chosen)
     maps = class_activation_maps(estimator, chosen) if with_maps else None
     fig, axes = _grid(plt, len(index))
-    for i, ax in enumerate(axes[:len(index)]):
-        ax.imshow(images[i], cmap="gray" if images[i].ndim == 2 else None,
-                  interpolation="nearest")
-        if maps is not None:
-            ax.imshow(maps[i], cmap="jet", alpha=0.35, vmin=0, vmax=1)
-        ax.set_title(f"pred {worst.y_pred[i]} / true {worst.y_true[i]}\nloss "
-                     f"{worst.losses[i]:.2f} / p(true) {worst.true_probability[i]:.2f}",
-                     fontsize=9)
-        ax.set_axis_off()
+    for i, ax in enumerate(axes):
+        _draw(ax, images[i], None if maps is None else maps[i],
+              f"pred {worst.y_pred[i]} / true {worst.y_true[i]}\nloss {worst.losses[i]:.2f} / "
+              f"p(true) {worst.true_probability[i]:.2f}", alpha=0.35)
     fig.suptitle("Top losses: predicted / actual / loss / probability of the actual class")
     return fig
 
