@@ -1,7 +1,7 @@
 """
-===================================================
+===========================================================================
 Looking inside: learning rate, curves, mistakes and where the network looks
-===================================================
+===========================================================================
 
 Four pictures that explain a trained CNN, all from :mod:`sklearn_cnn.inspection`, on patches
 of scikit-learn's two sample photos (a Chinese temple and a flower):
