@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _assert_all_finite,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
@@ -35,15 +27,11 @@ from torch import nn
 from ._data import (
     BatchIterator,
     ImageDataset,
-    commit_bookkeeping,
     count_batches,
+    decoded_or_sample,
     place_dataset,
-    to_channels_last,
-    to_compact_tensor,
-    validate_input,
-    warn_if_channels_first,
+    stored,
 )
-from ._files import LazyImages
 from ._training import (
     FUSED_ON_CUDA,
     OPTIMIZERS,
@@ -60,6 +48,14 @@ from ._training import (
     make_lr_scheduler,
     needs_closure,
     recalibrate_batch_norm,
+    warn_if_not_learned,
+)
+from ._validation import (
+    check_targets,
+    commit_bookkeeping,
+    pixel_range,
+    validate_images,
+    warn_if_other_pixel_scale,
 )
 from .augmentation import MIXING, PRESETS, check_augment, make_augmentation, make_mixing
 from .devices import memory_format_for, resolve_device
@@ -77,41 +73,6 @@ _CHECK_SAMPLES = 512
 # Training images (a seeded random sample) whose batches recompute the batch-norm
 # statistics after fit: their average is as good as one over all of them.
 _RECALIBRATION_IMAGES = 1024
-
-
-# Images whose statistics a streamed collection's fit learns (a random sample).
-_STATISTICS_SAMPLE = 4096
-
-
-def _decoded_or_sample(images, sample: int | None = None):
-    """The images to train or predict on, and an array of them to learn statistics from.
-
-    A lazy collection that fits its memory budget is decoded once (by the DataLoader
-    workers) and then used like an array; a larger one stays lazy, streamed batch by batch,
-    and a random sample of it is decoded for the statistics.
-    """
-    if not isinstance(images, LazyImages):
-        return images, images
-    if images.fits_in_memory():
-        decoded = images.to_array()
-        return decoded, decoded
-    return images, images.sample(sample or _STATISTICS_SAMPLE).to_array()
-
-
-def _stored(images):
-    """What an ImageDataset holds: a compact tensor of an array, or the lazy collection."""
-    return images if isinstance(images, LazyImages) else to_compact_tensor(images)
-
-
-def _pixel_range(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
-    """(min, max) of the pixels as the network sees them: uint8 scaled to [0, 1]."""
-    low, high = math.inf, -math.inf
-    for start in range(0, len(images), chunk):
-        part = images[start:start + chunk]
-        low, high = min(low, float(part.min())), max(high, float(part.max()))
-    if images.dtype == np.uint8:
-        low, high = low / 255, high / 255
-    return low, high
 
 
 def _differs(value, fitted) -> bool:
@@ -253,7 +214,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None.")
         images, bookkeeping = self._validate_images(X, fitting=not keep)
-        y = self._check_targets(y, images)
+        y = check_targets(y, images)
         if keep:
             classes = self.classes_
         else:
@@ -273,10 +234,10 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         input_shape = tuple(int(s) for s in images.shape[1:])
-        images, seen = _decoded_or_sample(images)
-        pixel_range = _pixel_range(seen)
+        images, seen = decoded_or_sample(images)
+        pixels = pixel_range(seen)
 
-        dataset = ImageDataset(_stored(images), torch.from_numpy(y_encoded))
+        dataset = ImageDataset(stored(images), torch.from_numpy(y_encoded))
         train, valid = self._split(dataset, y_encoded, seed)
         train = place_dataset(train, device)
         if valid is not None:
@@ -322,7 +283,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         # Only now, together: a fit that fails leaves a fitted estimator as it was.
         commit_bookkeeping(self, bookkeeping)
         self.input_shape_, self.pixel_range_, self.classes_, self.device_, self.net_ = (
-            input_shape, pixel_range, classes, device, net)
+            input_shape, pixels, classes, device, net)
         return self
 
     def _check_params(self) -> None:
@@ -502,33 +463,15 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         and warns when the model learned nothing, or when eval mode disagrees with the
         accuracy that training reported. ``train`` is what the epochs trained on (images,
         or a frozen backbone's cached features, which give the same outputs)."""
-        n = len(train)
-        index = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:_CHECK_SAMPLES]
+        index = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+        index = index[:_CHECK_SAMPLES]
         if not train.streams:
             index = index.to(train.X.device)
         sample = ImageDataset(train.X[index], train.y[index.to(train.y.device)])
         logits = self._logits(net, sample)
-        y_true = sample.y.to(logits.device)
-        accuracy = float((logits.argmax(1) == y_true).float().mean())
-        majority = float(torch.bincount(y_true).max()) / len(y_true)
-        reported = net.history[-1].get("train_acc")
-        name = type(self).__name__
-        if accuracy <= majority and (reported is None or reported <= majority + 0.05):
-            warnings.warn(
-                f"{name} predicts its own training images no better than always answering the "
-                f"most frequent class (accuracy {accuracy:.3f}, majority class "
-                f"{majority:.3f}): it has not learned. Train longer (max_epochs="
-                f"{self.max_epochs}), try another learning rate (lr={self.lr}; "
-                "sklearn_cnn.inspection.lr_find suggests one), or check that X and y match.",
-                ConvergenceWarning, stacklevel=4)
-        elif reported is not None and reported - accuracy > max(
-                0.05, 2 * math.sqrt(reported * (1 - reported) / len(y_true))):
-            # More than 0.05 apart, and more than sampling noise on a small training set.
-            warnings.warn(
-                f"{name} predicts its training images with accuracy {accuracy:.3f} in eval "
-                f"mode, but training reported {reported:.3f} in the last epoch: predictions "
-                "will be worse than the training log suggests. Train longer (max_epochs), "
-                "or lower lr or dropout.", ConvergenceWarning, stacklevel=4)
+        warn_if_not_learned(type(self).__name__, logits, sample.y.to(logits.device),
+                            net.history[-1].get("train_acc"), max_epochs=self.max_epochs,
+                            lr=self.lr)
 
     def _network_input_pixels(self, module: nn.Module, image_size: tuple[int, int]) -> int:
         """Pixels per image that the network's first layer sees (height × width)."""
@@ -560,98 +503,8 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------- validation
     def _validate_images(self, X, *, fitting: bool):
-        """Checked channels-last images: the one place where input is validated.
-
-        Returns the images and the input bookkeeping that a fit commits once training
-        succeeded: new at a first fit (``fitting=True``), none when the images must match
-        the fitted ones (prediction, warm start).
-        """
-        if isinstance(X, LazyImages):
-            return self._validate_files(X, fitting=fitting)
-        if not fitting:
-            self._refuse_single_image(X)
-        X, bookkeeping = validate_input(self, X, reset=fitting, commit=False)
-        if fitting:
-            warn_if_channels_first(X, self.data_format)
-            images = to_channels_last(X, data_format=self.data_format,
-                                      image_shape=self.image_shape)
-        elif X.ndim == 2:  # flat rows of the right length: the training images' shape
-            images = X.reshape(len(X), *self.input_shape_)
-        else:
-            images = to_channels_last(X, data_format=self.data_format)
-            if tuple(images.shape[1:]) != self.input_shape_:
-                raise ValueError(
-                    f"X holds images of shape {tuple(images.shape[1:])} (height, width, "
-                    f"channels), but {type(self).__name__} was fitted on images of shape "
-                    f"{self.input_shape_}. Resize them (ImageResizer) and convert channels "
-                    "(GrayscaleToRGB) as the training images were."
-                )
-        return images, bookkeeping
-
-    def _validate_files(self, X: LazyImages, *, fitting: bool):
-        """A lazy image collection: its shape is known without decoding a pixel."""
-        if len(X) == 0:
-            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
-                             f"of 1 is required by {type(self).__name__}.")
-        shape = tuple(X.shape[1:])
-        if fitting:
-            return X, {"n_features_in_": math.prod(shape), "feature_names_in_": None}
-        if shape != self.input_shape_:
-            raise ValueError(
-                f"X holds images of shape {shape} (height, width, channels), but "
-                f"{type(self).__name__} was fitted on images of shape {self.input_shape_}. "
-                f"Load them as the training images were: ImageLoader(size="
-                f"{self.input_shape_[:2]}, color_mode="
-                f"{'grayscale' if self.input_shape_[2] == 1 else 'rgb'!r}).")
-        return X, {}
-
-    def _warn_if_other_pixel_scale(self, images: np.ndarray) -> None:
-        """Warns when images to predict span a range of another order of magnitude than the
-        training images (0..255 floats after training on 0..1, or the reverse): the network
-        would see inputs it never saw, and predict nonsense without an error."""
-        low, high = _pixel_range(images)
-        train_low, train_high = getattr(self, "pixel_range_", (low, high))
-        span, train_span = high - low, train_high - train_low
-        if train_span > 0 and span > 0 and not 0.1 <= span / train_span <= 10:
-            warnings.warn(
-                f"X has pixel values from {low:.3g} to {high:.3g} (uint8 counted as 0..1), but "
-                f"{type(self).__name__} was trained on values from {train_low:.3g} to "
-                f"{train_high:.3g}: predictions on input scaled so differently are "
-                "meaningless. Scale X as the training images were (e.g. uint8 for uint8, or "
-                "the same PixelScaler in a Pipeline).", UserWarning, stacklevel=3)
-
-    def _refuse_single_image(self, X) -> None:
-        """One image passed without the batch axis: say so, instead of a shape error."""
-        shape = tuple(np.shape(X)) if hasattr(X, "shape") or isinstance(X, (list, tuple)) \
-            else ()
-        height, width, channels = self.input_shape_
-        single = {(height, width, channels)}
-        if channels == 1:
-            single.add((height, width))
-        if self.data_format == "channels_first":
-            single = {(channels, height, width)} | ({(height, width)} if channels == 1 else set())
-        if len(shape) == 2 and shape[1] == self.n_features_in_:
-            return  # also a batch of flat rows
-        if shape in single:
-            raise ValueError(
-                f"X has the shape {shape} of a single image; {type(self).__name__} takes a "
-                "batch of images. Pass X[np.newaxis] (or [X]) to predict one image.")
-
-    def _check_targets(self, y, images) -> np.ndarray:
-        """``y`` as a 1-D array of class labels, one per image."""
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        if y.dtype.kind == "f":
-            _assert_all_finite(y, input_name="y")
-        if y.dtype == object:
-            missing = np.flatnonzero(np.array([label is None for label in y]))
-            if missing.size:
-                raise ValueError(
-                    f"y has {missing.size} missing label(s) (None), e.g. at positions "
-                    f"{missing[:5].tolist()}. Give every image a label, or drop the unlabelled "
-                    "images from X and y.")
-        check_classification_targets(y)
-        return y
+        """Checked images and the input bookkeeping (see ``_validation.validate_images``)."""
+        return validate_images(self, X, fitting=fitting)
 
     # ----------------------------------------------------------- prediction
     def predict_proba(self, X) -> np.ndarray:
@@ -676,12 +529,12 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
             # predicting one small image.)
             self._validate_params()
         images, _ = self._validate_images(X, fitting=False)
-        images, seen = _decoded_or_sample(images, sample=256)
-        self._warn_if_other_pixel_scale(seen)
+        images, seen = decoded_or_sample(images, sample=256)
+        warn_if_other_pixel_scale(self, seen)
         # On a GPU, a few images go over at once; more are copied batch by batch, each
         # copy overlapping the work on the batch before.
         device = torch.device(self.net_.device)
-        dataset = place_dataset(ImageDataset(_stored(images)), device,
+        dataset = place_dataset(ImageDataset(stored(images)), device,
                                 max_bytes=_PREDICT_AT_ONCE_BYTES)
         logits = self._logits(self.net_, dataset)
         with torch.inference_mode():

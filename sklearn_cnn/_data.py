@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
-import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-from sklearn.utils.validation import _check_feature_names, _get_feature_names, check_array
 
 from ._files import LazyImages
 
@@ -51,79 +48,6 @@ def infer_image_shape(n_features: int, image_shape=None) -> tuple[int, int, int]
     return (1, n_features, 1)
 
 
-# float32 holds values up to about 3.4e38: larger pixels become infinity on the device.
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _describe_sequence(X) -> None:
-    """Clear errors for lists that NumPy would turn into a confusing message: file paths,
-    and images of different sizes."""
-    if not isinstance(X, (list, tuple)) or len(X) == 0:
-        return
-    first = X[0]
-    if isinstance(first, (str, bytes, os.PathLike)):
-        raise TypeError(
-            f"X holds {len(X)} file paths (e.g. {str(first)!r}), not images. Load them with "
-            "sklearn_cnn.preprocessing.ImageLoader, e.g. make_pipeline(ImageLoader(size=64), "
-            "CNNClassifier()), or sklearn_cnn.datasets.load_image_folder(folder)."
-        )
-    shapes = {np.shape(x) for x in X}
-    if len(shapes) > 1 and all(len(shape) >= 2 for shape in shapes):
-        examples = ", ".join(str(shape) for shape in sorted(shapes)[:3])
-        raise ValueError(
-            f"X is a list of {len(X)} images of {len(shapes)} different shapes ({examples}"
-            f"{', ...' if len(shapes) > 3 else ''}); a batch of images needs one shape. Resize "
-            "them to one size first: ImageLoader(size=(height, width)) for image files, or "
-            "ImageResizer(size=...) on each group of equal-sized images."
-        )
-
-
-def check_pixels(X, *, estimator=None) -> np.ndarray:
-    """``X`` as a numeric, finite, non-empty array of 2 to 4 dimensions.
-
-    Reuses scikit-learn's ``check_array`` for the numeric, finite and non-empty checks (and
-    its messages), then adds the image rules: the number of dimensions, and values that
-    float32 (the network's precision) can hold.
-    """
-    _describe_sequence(X)
-    X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=True,
-                    estimator=estimator, input_name="X")
-    if X.ndim > 4:
-        raise ValueError(f"X has {X.ndim} dimensions (shape {X.shape}); images have 2 to 4. "
-                         + LAYOUT_HELP)
-    if X.dtype == np.bool_:
-        X = X.astype(np.float32)
-    if X.dtype.kind == "f" and X.dtype.itemsize > 4:
-        largest = float(np.abs(X).max())
-        if largest > _FLOAT32_MAX:
-            raise ValueError(
-                f"X has pixel values up to {largest:.3g}, beyond float32's range (3.4e38): "
-                "they would be infinite in the network. Rescale the images (e.g. "
-                "PixelScaler, or divide by their maximum) before fitting or predicting."
-            )
-    return X
-
-
-def warn_if_channels_first(X: np.ndarray, data_format: str) -> None:
-    """Warns when 4-D input in the default channels-last layout looks channels-first.
-
-    PyTorch users pass (N, C, H, W) by habit; read as channels-last, such an array trains
-    on images C pixels high with W channels, and learns much less, without an error.
-    """
-    if X.ndim != 4 or data_format != "channels_last":
-        return
-    _, c, h, w = X.shape
-    if c in (1, 3, 4) and w > 4 and h > 4:
-        warnings.warn(
-            f"X has shape {X.shape}: this looks like channels-first images (n, channels, "
-            f"height, width) = (n, {c}, {h}, {w}), but it is read as channels-last (n, "
-            f"height, width, channels): {c}-pixel-high images with {w} channels. If the "
-            "channels come first, pass data_format='channels_first' (or "
-            "X.transpose(0, 2, 3, 1)).",
-            UserWarning, stacklevel=4,
-        )
-
-
 def to_channels_last(X: np.ndarray, *, data_format="channels_last", image_shape=None):
     """A checked array as (n_samples, height, width, channels), a view when possible."""
     if X.ndim == 2:
@@ -133,53 +57,6 @@ def to_channels_last(X: np.ndarray, *, data_format="channels_last", image_shape=
     if data_format == "channels_first":
         return X.transpose(0, 2, 3, 1)
     return X
-
-
-def input_bookkeeping(estimator, X, *, reset: bool) -> dict:
-    """scikit-learn's bookkeeping of the input, without setting anything.
-
-    At fit (``reset=True``) returns the ``n_features_in_`` and ``feature_names_in_`` to
-    commit once training succeeded (None for no column names); afterwards checks ``X``
-    against them with scikit-learn's own messages.
-    """
-    if reset:
-        return {"feature_names_in_": _get_feature_names(X)}
-    _check_feature_names(estimator, X, reset=False)
-    return {}
-
-
-def commit_bookkeeping(estimator, fitted: dict) -> None:
-    """Sets the input bookkeeping :func:`input_bookkeeping` returned (as fit's last step)."""
-    for name, value in fitted.items():
-        if value is None:
-            if hasattr(estimator, name):
-                delattr(estimator, name)
-        else:
-            setattr(estimator, name, value)
-
-
-def validate_input(estimator, X, *, reset: bool, commit: bool = True):
-    """Checked pixels plus scikit-learn's bookkeeping of the input.
-
-    Column names of DataFrames are checked by scikit-learn's own helper, and
-    ``n_features_in_`` is the number of values per image; flat rows of another length are
-    refused at predict/transform with scikit-learn's usual message. With ``commit=False``
-    (the estimators' fit) the bookkeeping is returned with the array instead of set, so
-    that a fit that fails leaves the fitted estimator as it was.
-    """
-    X_checked = check_pixels(X, estimator=estimator)
-    fitted = input_bookkeeping(estimator, X if hasattr(X, "columns") else X_checked,
-                               reset=reset)
-    n_features = math.prod(X_checked.shape[1:])
-    if reset:
-        fitted["n_features_in_"] = n_features
-    elif X_checked.ndim == 2 and n_features != estimator.n_features_in_:
-        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is "
-                         f"expecting {estimator.n_features_in_} features as input.")
-    if not commit:
-        return X_checked, fitted
-    commit_bookkeeping(estimator, fitted)
-    return X_checked
 
 
 def channel_statistics(images: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -210,6 +87,30 @@ def channel_statistics(images: np.ndarray, chunk: int = 1024) -> tuple[np.ndarra
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
     return mean, std
+
+
+# Images whose statistics a streamed collection's fit learns (a random sample).
+_STATISTICS_SAMPLE = 4096
+
+
+def decoded_or_sample(images, sample: int | None = None):
+    """The images to train or predict on, and an array of them to learn statistics from.
+
+    A lazy collection that fits its memory budget is decoded once (by the DataLoader
+    workers) and then used like an array; a larger one stays lazy, streamed batch by batch,
+    and a random sample of it is decoded for the statistics.
+    """
+    if not isinstance(images, LazyImages):
+        return images, images
+    if images.fits_in_memory():
+        decoded = images.to_array()
+        return decoded, decoded
+    return images, images.sample(sample or _STATISTICS_SAMPLE).to_array()
+
+
+def stored(images):
+    """What an ImageDataset holds: a compact tensor of an array, or the lazy collection."""
+    return images if isinstance(images, LazyImages) else to_compact_tensor(images)
 
 
 def to_compact_tensor(images: np.ndarray) -> torch.Tensor:

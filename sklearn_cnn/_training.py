@@ -12,9 +12,11 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, LRScheduler, PrintLog
 from torch import nn
@@ -313,6 +315,30 @@ def has_tiny_convolutions(module: nn.Module, input_shape: tuple[int, int, int]) 
     probe(module, input_shape, [m for m in module.modules() if isinstance(m, nn.Conv2d)],
           check)
     return any(tiny)
+
+
+def warn_if_not_learned(name: str, logits: torch.Tensor, y_true: torch.Tensor,
+                        reported: float | None, *, max_epochs: int, lr: float) -> None:
+    """Warns when eval-mode predictions of training images (``logits``) do no better than
+    the most frequent class, or fall clearly below the accuracy training ``reported``."""
+    accuracy = float((logits.argmax(1) == y_true).float().mean())
+    majority = float(torch.bincount(y_true).max()) / len(y_true)
+    if accuracy <= majority and (reported is None or reported <= majority + 0.05):
+        warnings.warn(
+            f"{name} predicts its own training images no better than always answering the "
+            f"most frequent class (accuracy {accuracy:.3f}, majority class "
+            f"{majority:.3f}): it has not learned. Train longer (max_epochs="
+            f"{max_epochs}), try another learning rate (lr={lr}; "
+            "sklearn_cnn.inspection.lr_find suggests one), or check that X and y match.",
+            ConvergenceWarning, stacklevel=5)
+    elif reported is not None and reported - accuracy > max(
+            0.05, 2 * math.sqrt(reported * (1 - reported) / len(y_true))):
+        # More than 0.05 apart, and more than sampling noise on a small training set.
+        warnings.warn(
+            f"{name} predicts its training images with accuracy {accuracy:.3f} in eval "
+            f"mode, but training reported {reported:.3f} in the last epoch: predictions "
+            "will be worse than the training log suggests. Train longer (max_epochs), "
+            "or lower lr or dropout.", ConvergenceWarning, stacklevel=5)
 
 
 class Net(NeuralNetClassifier):

@@ -30,9 +30,9 @@ from ._data import (
     infer_image_shape,
     to_channels_last,
     to_compact_tensor,
-    validate_input,
 )
 from ._files import LazyImages, check_size
+from ._validation import validate_input
 from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
 from .transfer import WEIGHTS_ENUM, check_backbone_channels, embed, load_backbone

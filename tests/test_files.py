@@ -189,8 +189,9 @@ def test_streaming_memory_does_not_grow_with_the_number_of_files(photo_folder, m
     # decodes a fixed-size sample for statistics and checks (4096 and 1024 images; 16 here,
     # so that this small test is past them; benchmarks/bench_files.py shows 5k vs 20k files).
     import sklearn_cnn._base as base
+    import sklearn_cnn._data as data
 
-    monkeypatch.setattr(base, "_STATISTICS_SAMPLE", 16)
+    monkeypatch.setattr(data, "_STATISTICS_SAMPLE", 16)
     monkeypatch.setattr(base, "_CHECK_SAMPLES", 16)
     X, y = load_image_folder(photo_folder, size=16, lazy=True, cache_bytes=0, n_jobs=1)
 

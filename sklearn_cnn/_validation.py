@@ -1,0 +1,254 @@
+"""Input validation: the one place where what a user passes is checked, before torch sees
+it, with errors that name the problem and the fix.
+
+Arrays (numeric, finite, within float32, 2 to 4 dimensions), lists (of images of one size,
+not of file paths), lazy image collections, layouts (a channels-first warning, a single image
+at predict), labels, and scikit-learn's input bookkeeping, returned rather than set so that a
+fit commits it only when training succeeded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _assert_all_finite,
+    _check_feature_names,
+    _get_feature_names,
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+)
+
+from ._data import LAYOUT_HELP, to_channels_last
+from ._files import LazyImages
+
+# float32 holds values up to about 3.4e38: larger pixels become infinity on the device.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _describe_sequence(X) -> None:
+    """Clear errors for lists that NumPy would turn into a confusing message: file paths,
+    and images of different sizes."""
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return
+    first = X[0]
+    if isinstance(first, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"X holds {len(X)} file paths (e.g. {str(first)!r}), not images. Load them with "
+            "sklearn_cnn.preprocessing.ImageLoader, e.g. make_pipeline(ImageLoader(size=64), "
+            "CNNClassifier()), or sklearn_cnn.datasets.load_image_folder(folder)."
+        )
+    shapes = {np.shape(x) for x in X}
+    if len(shapes) > 1 and all(len(shape) >= 2 for shape in shapes):
+        examples = ", ".join(str(shape) for shape in sorted(shapes)[:3])
+        raise ValueError(
+            f"X is a list of {len(X)} images of {len(shapes)} different shapes ({examples}"
+            f"{', ...' if len(shapes) > 3 else ''}); a batch of images needs one shape. Resize "
+            "them to one size first: ImageLoader(size=(height, width)) for image files, or "
+            "ImageResizer(size=...) on each group of equal-sized images."
+        )
+
+
+def check_pixels(X, *, estimator=None) -> np.ndarray:
+    """``X`` as a numeric, finite, non-empty array of 2 to 4 dimensions.
+
+    Reuses scikit-learn's ``check_array`` for the numeric, finite and non-empty checks (and
+    its messages), then adds the image rules: the number of dimensions, and values that
+    float32 (the network's precision) can hold.
+    """
+    _describe_sequence(X)
+    X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=True,
+                    estimator=estimator, input_name="X")
+    if X.ndim > 4:
+        raise ValueError(f"X has {X.ndim} dimensions (shape {X.shape}); images have 2 to 4. "
+                         + LAYOUT_HELP)
+    if X.dtype == np.bool_:
+        X = X.astype(np.float32)
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:
+        largest = float(np.abs(X).max())
+        if largest > _FLOAT32_MAX:
+            raise ValueError(
+                f"X has pixel values up to {largest:.3g}, beyond float32's range (3.4e38): "
+                "they would be infinite in the network. Rescale the images (e.g. "
+                "PixelScaler, or divide by their maximum) before fitting or predicting."
+            )
+    return X
+
+
+def warn_if_channels_first(X: np.ndarray, data_format: str) -> None:
+    """Warns when 4-D input in the default channels-last layout looks channels-first.
+
+    PyTorch users pass (N, C, H, W) by habit; read as channels-last, such an array trains
+    on images C pixels high with W channels, and learns much less, without an error.
+    """
+    if X.ndim != 4 or data_format != "channels_last":
+        return
+    _, c, h, w = X.shape
+    if c in (1, 3, 4) and w > 4 and h > 4:
+        warnings.warn(
+            f"X has shape {X.shape}: this looks like channels-first images (n, channels, "
+            f"height, width) = (n, {c}, {h}, {w}), but it is read as channels-last (n, "
+            f"height, width, channels): {c}-pixel-high images with {w} channels. If the "
+            "channels come first, pass data_format='channels_first' (or "
+            "X.transpose(0, 2, 3, 1)).",
+            UserWarning, stacklevel=4,
+        )
+
+
+def input_bookkeeping(estimator, X, *, reset: bool) -> dict:
+    """scikit-learn's bookkeeping of the input, without setting anything.
+
+    At fit (``reset=True``) returns the ``n_features_in_`` and ``feature_names_in_`` to
+    commit once training succeeded (None for no column names); afterwards checks ``X``
+    against them with scikit-learn's own messages.
+    """
+    if reset:
+        return {"feature_names_in_": _get_feature_names(X)}
+    _check_feature_names(estimator, X, reset=False)
+    return {}
+
+
+def commit_bookkeeping(estimator, fitted: dict) -> None:
+    """Sets the input bookkeeping :func:`input_bookkeeping` returned (as fit's last step)."""
+    for name, value in fitted.items():
+        if value is None:
+            if hasattr(estimator, name):
+                delattr(estimator, name)
+        else:
+            setattr(estimator, name, value)
+
+
+def validate_input(estimator, X, *, reset: bool, commit: bool = True):
+    """Checked pixels plus scikit-learn's bookkeeping of the input.
+
+    Column names of DataFrames are checked by scikit-learn's own helper, and
+    ``n_features_in_`` is the number of values per image; flat rows of another length are
+    refused at predict/transform with scikit-learn's usual message. With ``commit=False``
+    (the estimators' fit) the bookkeeping is returned with the array instead of set, so
+    that a fit that fails leaves the fitted estimator as it was.
+    """
+    X_checked = check_pixels(X, estimator=estimator)
+    fitted = input_bookkeeping(estimator, X if hasattr(X, "columns") else X_checked,
+                               reset=reset)
+    n_features = math.prod(X_checked.shape[1:])
+    if reset:
+        fitted["n_features_in_"] = n_features
+    elif X_checked.ndim == 2 and n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is "
+                         f"expecting {estimator.n_features_in_} features as input.")
+    if not commit:
+        return X_checked, fitted
+    commit_bookkeeping(estimator, fitted)
+    return X_checked
+
+
+def pixel_range(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
+    """(min, max) of the pixels as the network sees them: uint8 scaled to [0, 1]."""
+    low, high = math.inf, -math.inf
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk]
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+    if images.dtype == np.uint8:
+        low, high = low / 255, high / 255
+    return low, high
+
+
+
+def validate_images(estimator, X, *, fitting: bool):
+    """Checked channels-last images: the one place where input is validated.
+
+    Returns the images and the input bookkeeping that a fit commits once training
+    succeeded: new at a first fit (``fitting=True``), none when the images must match
+    the fitted ones (prediction, warm start).
+    """
+    if isinstance(X, LazyImages):
+        return _validate_files(estimator, X, fitting=fitting)
+    if not fitting:
+        _refuse_single_image(estimator, X)
+    X, bookkeeping = validate_input(estimator, X, reset=fitting, commit=False)
+    if fitting:
+        warn_if_channels_first(X, estimator.data_format)
+        images = to_channels_last(X, data_format=estimator.data_format,
+                                  image_shape=estimator.image_shape)
+    elif X.ndim == 2:  # flat rows of the right length: the training images' shape
+        images = X.reshape(len(X), *estimator.input_shape_)
+    else:
+        images = to_channels_last(X, data_format=estimator.data_format)
+        if tuple(images.shape[1:]) != estimator.input_shape_:
+            raise ValueError(
+                f"X holds images of shape {tuple(images.shape[1:])} (height, width, "
+                f"channels), but {type(estimator).__name__} was fitted on images of shape "
+                f"{estimator.input_shape_}. Resize them (ImageResizer) and convert channels "
+                "(GrayscaleToRGB) as the training images were."
+            )
+    return images, bookkeeping
+
+def _validate_files(estimator, X: LazyImages, *, fitting: bool):
+    """A lazy image collection: its shape is known without decoding a pixel."""
+    if len(X) == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                         f"of 1 is required by {type(estimator).__name__}.")
+    shape = tuple(X.shape[1:])
+    if fitting:
+        return X, {"n_features_in_": math.prod(shape), "feature_names_in_": None}
+    if shape != estimator.input_shape_:
+        raise ValueError(
+            f"X holds images of shape {shape} (height, width, channels), but "
+            f"{type(estimator).__name__} was fitted on images of shape {estimator.input_shape_}. "
+            f"Load them as the training images were: ImageLoader(size="
+            f"{estimator.input_shape_[:2]}, color_mode="
+            f"{'grayscale' if estimator.input_shape_[2] == 1 else 'rgb'!r}).")
+    return X, {}
+
+def warn_if_other_pixel_scale(estimator, images: np.ndarray) -> None:
+    """Warns when images to predict span a range of another order of magnitude than the
+    training images (0..255 floats after training on 0..1, or the reverse): the network
+    would see inputs it never saw, and predict nonsense without an error."""
+    low, high = pixel_range(images)
+    train_low, train_high = getattr(estimator, "pixel_range_", (low, high))
+    span, train_span = high - low, train_high - train_low
+    if train_span > 0 and span > 0 and not 0.1 <= span / train_span <= 10:
+        warnings.warn(
+            f"X has pixel values from {low:.3g} to {high:.3g} (uint8 counted as 0..1), but "
+            f"{type(estimator).__name__} was trained on values from {train_low:.3g} to "
+            f"{train_high:.3g}: predictions on input scaled so differently are "
+            "meaningless. Scale X as the training images were (e.g. uint8 for uint8, or "
+            "the same PixelScaler in a Pipeline).", UserWarning, stacklevel=3)
+
+def _refuse_single_image(estimator, X) -> None:
+    """One image passed without the batch axis: say so, instead of a shape error."""
+    shape = tuple(np.shape(X)) if hasattr(X, "shape") or isinstance(X, (list, tuple)) \
+        else ()
+    height, width, channels = estimator.input_shape_
+    single = {(height, width, channels)}
+    if channels == 1:
+        single.add((height, width))
+    if estimator.data_format == "channels_first":
+        single = {(channels, height, width)} | ({(height, width)} if channels == 1 else set())
+    if len(shape) == 2 and shape[1] == estimator.n_features_in_:
+        return  # also a batch of flat rows
+    if shape in single:
+        raise ValueError(
+            f"X has the shape {shape} of a single image; {type(estimator).__name__} takes a "
+            "batch of images. Pass X[np.newaxis] (or [X]) to predict one image.")
+
+def check_targets(y, images) -> np.ndarray:
+    """``y`` as a 1-D array of class labels, one per image."""
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(images, y)
+    if y.dtype.kind == "f":
+        _assert_all_finite(y, input_name="y")
+    if y.dtype == object:
+        missing = np.flatnonzero(np.array([label is None for label in y]))
+        if missing.size:
+            raise ValueError(
+                f"y has {missing.size} missing label(s) (None), e.g. at positions "
+                f"{missing[:5].tolist()}. Give every image a label, or drop the unlabelled "
+                "images from X and y.")
+    check_classification_targets(y)
+    return y
