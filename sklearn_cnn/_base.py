@@ -48,6 +48,7 @@ from ._training import (
     make_lr_scheduler,
     needs_closure,
     recalibrate_batch_norm,
+    training_mode_layers,
     warn_if_not_learned,
 )
 from ._validation import (
@@ -331,12 +332,8 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
     def _check_batch_size(self, module: nn.Module) -> None:
         if self.batch_size > 1:
             return
-        was_training = module.training
-        module.train()
-        trains_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
-                                for m in module.modules())
-        module.train(was_training)
-        if trains_batch_norm:
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in training_mode_layers(module)):
             raise ValueError(
                 "batch_size=1 cannot train this network: batch normalisation computes "
                 "statistics over the images of a batch and needs at least 2. Use batch_size=2 "
@@ -563,7 +560,7 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
         """
         device = torch.device(net.device)
         module = net.module_
-        pixels = self._network_input_pixels(module, tuple(dataset.X.shape[-2:]))
+        pixels = self._network_input_pixels(module, dataset.image_size)
         size = self._predict_batch_size(device, pixels, net.autocast_dtype is not None)
         batches = BatchIterator(dataset, size,
                                 device=device, memory_format=memory_format_for(device))
@@ -652,21 +649,13 @@ class BaseCNNClassifier(ClassifierMixin, BaseEstimator):
                 self._move_fitted_net(device)
 
     def _move_fitted_net(self, device: torch.device) -> None:
-        """Points the fitted net, its batch iterators, precision and optimizer at ``device``,
-        so that predict and a warm-start fit both run there."""
+        """Points the fitted net and its precision at ``device``, so that predict runs there.
+        (A warm-start fit builds a new net on its own device; a pickle keeps no optimizer
+        state to move.)"""
         net = self.net_
         net.device = device
         net.module_.to(device)
         net.criterion_.to(device)
-        for state in net.optimizer_.state.values():
-            for key, value in state.items():
-                if isinstance(value, torch.Tensor):
-                    state[key] = value.to(device)
-        if device.type != "cuda":  # older torch has fused optimizers on CUDA only
-            for group in net.optimizer_.param_groups:
-                group["fused"] = None
-        # Plain attributes: skorch's set_params would re-initialise the net.
-        net.iterator_train__device = net.iterator_valid__device = device
         net.autocast_dtype = self._autocast_dtype(device, net.module_, self.input_shape_)
         self.device_ = device
 

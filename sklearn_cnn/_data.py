@@ -159,6 +159,13 @@ class ImageDataset(torch.utils.data.Dataset):
         return ImageDataset(self.X.to(device), y)
 
     @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(height, width) of the images; None for feature rows (N, F)."""
+        if self.streams:
+            return self.X.image_size
+        return tuple(self.X.shape[-2:]) if self.X.dim() == 4 else None
+
+    @property
     def streams(self) -> bool:
         """Whether the images are files, decoded batch by batch."""
         return isinstance(self.X, LazyImages)

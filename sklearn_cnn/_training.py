@@ -120,9 +120,6 @@ class CheckFiniteLoss(Callback):
     (already on the host), so it costs nothing per batch.
     """
 
-    def __init__(self, hint: str = ""):
-        self.hint = hint
-
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
         for key in ("train_loss", "valid_loss"):
@@ -133,7 +130,7 @@ class CheckFiniteLoss(Callback):
                     f"{row['epoch']}, so the weights are no longer numbers and the model would "
                     f"predict garbage. Likely causes: a learning rate too high for the "
                     f"optimizer (lr={net.lr}); pixel values far from 0..1 without scaling"
-                    f"{self.hint}{self._precision_hint(net)}. Lower lr (e.g. lr="
+                    f"{self._precision_hint(net)}. Lower lr (e.g. lr="
                     f"{net.lr / 10:g}), scale the images (PixelScaler), or add "
                     "lr_schedule='onecycle' for a warm-up."
                 )
@@ -167,6 +164,16 @@ def is_terminal() -> bool:
     return bool(getattr(stream, "isatty", None) and stream.isatty())
 
 
+def training_mode_layers(module: nn.Module) -> list[nn.Module]:
+    """The layers that run in training mode while ``module`` trains: all of them, but those a
+    module keeps in eval mode (TransferNet's frozen batch norm). The mode is restored."""
+    was_training = module.training
+    module.train()
+    layers = [m for m in module.modules() if m.training]
+    module.train(was_training)
+    return layers
+
+
 def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
                            max_batches: int | None = None) -> None:
     """Recompute the running statistics of the batch-norm layers that trained.
@@ -181,14 +188,12 @@ def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
     the frozen ones of a pretrained backbone, whose statistics must stay as loaded. Here
     only layers in training mode under ``module.train()`` are recomputed.
     """
+    layers = [m for m in training_mode_layers(module)
+              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return
     was_training = module.training
     module.train()
-    layers = [m for m in module.modules()
-              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
-              and m.track_running_stats]
-    if not layers:
-        module.train(was_training)
-        return
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
         layer.reset_running_stats()

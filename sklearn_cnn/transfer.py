@@ -24,6 +24,7 @@ from torch import nn
 
 from ._base import BaseCNNClassifier
 from ._data import BatchIterator, ImageDataset, channel_statistics
+from ._training import training_mode_layers
 from .devices import memory_format_for
 from .networks import InputAdapter, TransferNet, backbone_stages
 
@@ -329,11 +330,8 @@ def feature_cache_split(module: TransferNet) -> tuple[nn.Module, nn.Module] | No
     trainable = {id(p) for p in tail.parameters()}
     if any(p.requires_grad and id(p) not in trainable for p in module.parameters()):
         return None
-    was_training = module.training
-    module.train()
-    changing = any(m.training and _changes_each_pass(m) for m in module.modules()
+    changing = any(_changes_each_pass(m) for m in training_mode_layers(module)
                    if id(m) not in inside)
-    module.train(was_training)
     return None if changing else (cut, tail)
 
 

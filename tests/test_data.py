@@ -104,3 +104,17 @@ def test_batches_drop_only_a_trailing_single_image(n, batch_size, expected):
     batches = list(BatchIterator(dataset, batch_size, drop_single=True))
     assert len(batches) == expected == count_batches(n, batch_size, drop_single=True)
     assert all(len(xb) > 1 for xb, _ in batches) or batch_size == 1 or n == 1
+
+
+def test_datasets_know_their_image_size(tmp_path):
+    # Prediction batches are sized by it: a lazy collection is (n, H, W, C), a tensor
+    # (N, C, H, W), cached features (N, F) have none.
+    from PIL import Image
+
+    from sklearn_cnn._files import LazyImages
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((6, 10, 3), np.uint8)).save(path)
+    assert ImageDataset(LazyImages([path, path])).image_size == (6, 10)
+    assert ImageDataset(torch.zeros(2, 3, 6, 10)).image_size == (6, 10)
+    assert ImageDataset(torch.zeros(2, 512)).image_size is None
