@@ -26,7 +26,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 
 from sklearn_cnn import CNNClassifier
-from sklearn_cnn._files import LazyImages, decode_image
+from sklearn_cnn.files import LazyImages, decode_image
 
 warnings.simplefilter("ignore")
 
@@ -127,7 +127,7 @@ _CHILD = """
 import sys, threading, time, warnings, numpy as np, psutil
 warnings.simplefilter("ignore")
 from sklearn_cnn import CNNClassifier
-from sklearn_cnn._files import LazyImages
+from sklearn_cnn.files import LazyImages
 
 def memory():  # proportional set size of this process and its decoding workers
     me = psutil.Process()

@@ -47,7 +47,7 @@ def import_table() -> str:
         ("from sklearn_cnn import CNNClassifier", [*python,
                                                    "from sklearn_cnn import CNNClassifier"]),
         ("from sklearn_cnn import TransferClassifier; list_backbones()",
-         [*python, "from sklearn_cnn.transfer import list_backbones; list_backbones()"]),
+         [*python, "from sklearn_cnn.backbones import list_backbones; list_backbones()"]),
         ("sklearn-cnn --help", [cli, "--help"]),
     ]:
         seconds = wall(command)

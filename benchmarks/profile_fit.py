@@ -28,7 +28,7 @@ from contextlib import ExitStack, contextmanager
 
 import torch
 from _common import hand_fit, hand_predict, machine, setup, table
-from skorch import NeuralNetClassifier
+from skorch import NeuralNet
 
 import sklearn_cnn._base as base
 import sklearn_cnn._data as data
@@ -42,8 +42,7 @@ from sklearn_cnn.devices import resolve_device
 def _skorch_epoch(self, iterator, training, prefix, step_fn, **fit_params):
     self._training_mode_ = None
     self._set_training(training)
-    NeuralNetClassifier.run_single_epoch(self, iterator, training, prefix, step_fn,
-                                         **fit_params)
+    NeuralNet.run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params)
 
 
 def _two_kernel_scaling(batch):
@@ -65,13 +64,13 @@ def without(*changes):
     if "losses" in changes:
         stack.enter_context(patched(training.Net, "run_single_epoch", _skorch_epoch))
     if "fused" in changes:
-        stack.enter_context(patched(base, "FUSED_ON_CUDA", ()))
+        stack.enter_context(patched(training, "FUSED_ON_CUDA", ()))
     if "scaling" in changes:
         stack.enter_context(patched(data, "to_float_batch", _two_kernel_scaling))
     if "at once" in changes:  # predict: every image to the device before the first batch
-        stack.enter_context(patched(base, "_PREDICT_AT_ONCE_BYTES", float("inf")))
+        stack.enter_context(patched(base, "PREDICT_AT_ONCE_BYTES", float("inf")))
     if "streamed" in changes:  # predict: batch by batch, each copy ahead of the compute
-        stack.enter_context(patched(base, "_PREDICT_AT_ONCE_BYTES", 0))
+        stack.enter_context(patched(base, "PREDICT_AT_ONCE_BYTES", 0))
     return stack
 
 

@@ -5,9 +5,7 @@ image operations; the estimators drop into Pipelines, GridSearchCV, cross-valida
 joblib persistence like any other scikit-learn model.
 """
 
-from importlib import import_module
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Imported on first use (PEP 562): `import sklearn_cnn` and `sklearn-cnn --help` stay fast,
 # and torch, scikit-learn, skorch and torchvision load only where they are needed.
@@ -20,18 +18,19 @@ _LAZY = {
     "to_onnx": ".export",
 }
 
+__all__ = ["CNNClassifier", "TransferClassifier", "load", "resolve_device", "save", "to_onnx",
+           "__version__"]
+
 
 def __getattr__(name: str):
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_LAZY])
-
-
-__all__ = ["CNNClassifier", "TransferClassifier", "load", "resolve_device", "save", "to_onnx",
-           "__version__"]
+    return sorted({*globals(), *_LAZY})

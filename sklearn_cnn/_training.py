@@ -1,28 +1,35 @@
-"""The skorch side of training: the optimizer registry, our callbacks and the
-``NeuralNetClassifier`` subclass that runs the epochs (precision, loss reading, pickling).
+"""The skorch side of training: the optimizer registry, the ``NeuralNet`` subclass that runs
+the epochs, :func:`build_net`, the user's interrupts, precision, and batch-norm
+recalibration after the last epoch.
 
-The estimators (``_base.py``) decide what to train; this module is how an epoch runs.
+The estimators (``_base.py``) decide what to train; this module is how it is trained.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
-import re
 import signal
-import sys
 import threading
-import warnings
-from contextlib import contextmanager
 
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, LRScheduler, PrintLog
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
 from torch import nn
 
-from .devices import native_bfloat16
-from .inspection import probe
+from ._data import BatchIterator, count_batches
+from .callbacks import (
+    CheckFiniteLoss,
+    RecordLR,
+    ShareCPUThreads,
+    TerminalPrintLog,
+    is_terminal,
+    make_lr_scheduler,
+)
+from .devices import memory_format_for, native_bfloat16
+from .networks import probe
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -33,7 +40,10 @@ OPTIMIZERS = {
 WITH_MOMENTUM = (torch.optim.SGD, torch.optim.RMSprop)
 # Optimizers with a single-kernel CUDA implementation in this torch (SGD gained it in 2.3).
 FUSED_ON_CUDA = tuple(o for o in OPTIMIZERS.values()
-                       if "fused" in inspect.signature(o).parameters)
+                      if "fused" in inspect.signature(o).parameters)
+# Training images (a seeded random sample) whose batches recompute the batch-norm
+# statistics after fit: their average is as good as one over all of them.
+_RECALIBRATION_IMAGES = 1024
 
 
 def needs_closure(optimizer: type) -> bool:
@@ -42,227 +52,50 @@ def needs_closure(optimizer: type) -> bool:
     return closure is not None and closure.default is inspect.Parameter.empty
 
 
-class RecordLR(Callback):
-    """Records the learning rate each epoch starts with (the head's, with backbone_lr)."""
+# ------------------------------------------------------------------------ precision
+def has_tiny_convolutions(module: nn.Module, input_shape: tuple[int, int, int]) -> bool:
+    """Whether a strided convolution of the network sees a feature map smaller than its
+    kernel (ResNet's last stage, stride 2 and 3×3, on the 1×1 map of a 16-pixel image).
 
-    def on_epoch_begin(self, net, **kwargs):
-        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
-
-
-class ShareCPUThreads(Callback):
-    """Splits the process's torch threads among the fits running in its threads at once.
-
-    joblib's loky backend (GridSearchCV's default) limits each worker process's threads
-    itself; its threading backend, and Dask workers with several threads, run fits side
-    by side in one process, each of which would use every core. ``torch.set_num_threads``
-    sets the calling thread's OpenMP team size only, so each fit takes its share, and
-    re-takes it every epoch as other fits start and end.
+    With bfloat16 on the CPU with two threads, oneDNN 3.12 (torch 2.14) sporadically returns
+    NaN weight gradients for such a convolution: ResNet-18 at 16×16 failed within 25 fits in
+    each of 3 runs; never in float32, nor in 40 fits with one thread, nor at 32×32 (40
+    fits). ``precision="auto"`` trains such networks in float32 on the CPU; maps
+    that small gain nothing from bfloat16.
     """
+    tiny = []
 
-    active = 0
-    lock = threading.Lock()
-    local = threading.local()
+    def check(layer, inputs, _):
+        height, width = inputs[0].shape[-2:]
+        kernel_h, kernel_w = layer.kernel_size
+        strided = tuple(layer.stride) != (1, 1)
+        tiny.append(strided and (height < kernel_h or width < kernel_w))
 
-    def on_epoch_begin(self, net, **kwargs):
-        budget = getattr(self.local, "budget", None)
-        if budget is not None:
-            torch.set_num_threads(max(1, budget // max(1, ShareCPUThreads.active)))
-
-    @classmethod
-    @contextmanager
-    def taken(cls, device: torch.device):
-        """Counts a fit in a worker thread among the active ones; restores its threads."""
-        if device.type != "cpu" or threading.current_thread() is threading.main_thread():
-            yield
-            return
-        budget = cls.local.budget = torch.get_num_threads()
-        with cls.lock:
-            cls.active += 1
-        try:
-            yield
-        finally:
-            with cls.lock:
-                cls.active -= 1
-            cls.local.budget = None
-            torch.set_num_threads(budget)
+    probe(module, input_shape, [m for m in module.modules() if isinstance(m, nn.Conv2d)],
+          check)
+    return any(tiny)
 
 
-class TrainAccuracy(Callback):
-    """Training accuracy per epoch, from the predictions the training steps made anyway.
+def autocast_dtype(precision: str, device: torch.device, *, module: nn.Module | None = None,
+                   input_shape: tuple | None = None) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``, None for float32.
 
-    skorch's ``EpochScoring(on_train=True)`` keeps every batch's predictions, autograd
-    graphs included, until the epoch ends (8% slower at 32×32); counting the correct ones
-    per batch keeps nothing and adds no device synchronisation.
+    "auto" is bfloat16 where the device computes it natively (see
+    :func:`~sklearn_cnn.devices.native_bfloat16`), except on the CPU for a ``module`` with
+    strided convolutions of maps smaller than their kernel (see
+    :func:`has_tiny_convolutions`).
     """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.correct_, self.seen_ = 0, 0
-
-    def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
-        if training and y_pred is not None:
-            target = batch[1]
-            if target.dim() == 2:  # soft targets of mixup/cutmix: their larger share
-                target = target.argmax(1)
-            self.correct_ = self.correct_ + (y_pred.detach().argmax(1) == target).sum()
-            self.seen_ += len(batch[1])
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.seen_:
-            net.history.record("train_acc", float(self.correct_) / self.seen_)
-        self.correct_, self.seen_ = 0, 0  # no device tensor outlives the epoch
-
-
-class CheckFiniteLoss(Callback):
-    """Stops training with a clear error when the loss stops being a finite number.
-
-    A NaN or infinite loss poisons every weight it touches; a model trained on through it
-    predicts garbage without a word. The check reads the epoch's losses from the history
-    (already on the host), so it costs nothing per batch.
-    """
-
-    def on_epoch_end(self, net, **kwargs):
-        row = net.history[-1]
-        for key in ("train_loss", "valid_loss"):
-            value = row.get(key)
-            if value is not None and not math.isfinite(value):
-                raise FloatingPointError(
-                    f"Training diverged: the {key.replace('_', ' ')} became {value} in epoch "
-                    f"{row['epoch']}, so the weights are no longer numbers and the model would "
-                    f"predict garbage. Likely causes: a learning rate too high for the "
-                    f"optimizer (lr={net.lr}); pixel values far from 0..1 without scaling"
-                    f"{self._precision_hint(net)}. Lower lr (e.g. lr="
-                    f"{net.lr / 10:g}), scale the images (PixelScaler), or add "
-                    "lr_schedule='onecycle' for a warm-up."
-                )
-
-
-    @staticmethod
-    def _precision_hint(net) -> str:
-        if getattr(net, "autocast_dtype", None) is None:
-            return ""
-        return "; rounding in bfloat16 (precision='float32' trains without it)"
-
-
-class TerminalPrintLog(PrintLog):
-    """skorch's epoch table, with its colour codes only when printing to a terminal.
-
-    In logs, pipes and CI the ANSI escape codes would be raw characters on every line.
-    """
-
-    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-    def format_row(self, row, key, color):
-        text = super().format_row(row, key, color)
-        if isinstance(text, str) and not is_terminal():
-            text = self._ANSI.sub("", text)
-        return text
-
-
-def is_terminal() -> bool:
-    """Whether standard output is an interactive terminal (progress bars and colours)."""
-    stream = sys.stdout
-    return bool(getattr(stream, "isatty", None) and stream.isatty())
-
-
-def training_mode_layers(module: nn.Module) -> list[nn.Module]:
-    """The layers that run in training mode while ``module`` trains: all of them, but those a
-    module keeps in eval mode (TransferNet's frozen batch norm). The mode is restored."""
-    was_training = module.training
-    module.train()
-    layers = [m for m in module.modules() if m.training]
-    module.train(was_training)
-    return layers
-
-
-def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
-                           max_batches: int | None = None) -> None:
-    """Recompute the running statistics of the batch-norm layers that trained.
-
-    During training, batch norm normalises with each batch's statistics while its running
-    averages (momentum 0.1) trail far behind weights that change every step: after a short
-    fit, eval-mode predictions can be at chance while the training log shows 0.99. One pass
-    over (a sample of) the training images with the final weights, averaging its batches
-    equally, makes eval mode agree with what training measured.
-
-    Not ``torch.optim.swa_utils.update_bn``: it resets every batch-norm layer, including
-    the frozen ones of a pretrained backbone, whose statistics must stay as loaded. Here
-    only layers in training mode under ``module.train()`` are recomputed.
-    """
-    layers = [m for m in training_mode_layers(module)
-              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not layers:
-        return
-    was_training = module.training
-    module.train()
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # a cumulative average over the pass
-    device_type = next(module.parameters()).device.type
-    try:
-        with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype,
-                                             enabled=autocast_dtype is not None):
-            for i, (xb, _) in enumerate(batches):
-                if max_batches is not None and i >= max_batches:
-                    break
-                module(xb)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-        module.train(was_training)
-
-
-def carry_optimizer_state(optimizer: torch.optim.Optimizer, state: dict | None) -> bool:
-    """Load an earlier optimizer's per-parameter state (moments, step counts) into a new
-    optimizer of the same class over the same parameters, keeping the new optimizer's
-    hyper-parameters (lr, momentum, weight decay). Returns whether it could."""
-    if not state or not state.get("state"):
-        return False
-    merged = optimizer.state_dict()
-    if [len(g["params"]) for g in merged["param_groups"]] != [
-            len(g["params"]) for g in state["param_groups"]]:
-        return False
-    merged["state"] = state["state"]
-    optimizer.load_state_dict(merged)
-    return True
-
-
-def one_cycle(optimizer, *, total_steps, last_epoch=-1):
-    # Peaks at each parameter group's own learning rate, so backbone_lr keeps its ratio.
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=[group["lr"] for group in optimizer.param_groups],
-        total_steps=total_steps,
-        last_epoch=last_epoch,
-    )
-
-
-def make_lr_scheduler(name: str, *, epochs: int, batches_per_epoch: int,
-                      monitor: str) -> LRScheduler:
-    """skorch's LRScheduler callback for ``lr_schedule=name``, over ``epochs`` epochs (those
-    of one ``fit`` or ``partial_fit`` call: each call runs its own schedule)."""
-    common = dict(event_name=None, last_epoch=-1)
-    if name == "cosine":
-        return LRScheduler("CosineAnnealingLR", T_max=epochs, **common)
-    if name == "step":
-        return LRScheduler("StepLR", step_size=max(1, epochs // 3), gamma=0.1, **common)
-    if name == "plateau":
-        return LRScheduler("ReduceLROnPlateau", monitor=monitor, factor=0.5, patience=2,
-                           event_name=None)
-    return LRScheduler(one_cycle, total_steps=epochs * batches_per_epoch,
-                       step_every="batch", **common)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``, None for float32: "auto" is
-    bfloat16 where the device computes it natively (see ``devices.native_bfloat16``)."""
     if precision == "bfloat16":
         return torch.bfloat16
-    if precision == "auto" and native_bfloat16(device):
-        return torch.bfloat16
-    return None
+    if precision != "auto" or not native_bfloat16(device):
+        return None
+    if device.type == "cpu" and module is not None and has_tiny_convolutions(module,
+                                                                            input_shape):
+        return None
+    return torch.bfloat16
 
 
+# ----------------------------------------------------------------------- interrupts
 class _Interrupted(Exception):
     """Carries a user's KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
 
@@ -299,56 +132,12 @@ class UserInterrupts:
             self._previous = None
 
 
-def has_tiny_convolutions(module: nn.Module, input_shape: tuple[int, int, int]) -> bool:
-    """Whether a strided convolution of the network sees a feature map smaller than its
-    kernel (ResNet's last stage, stride 2 and 3×3, on the 1×1 map of a 16-pixel image).
-
-    With bfloat16 on the CPU with two threads, oneDNN 3.12 (torch 2.14) sporadically returns
-    NaN weight gradients for such a convolution: ResNet-18 at 16×16 failed within 25 fits in
-    each of 3 runs; never in float32, nor in 40 fits with one thread, nor at 32×32 (40
-    fits). ``precision="auto"`` trains such networks in float32 on the CPU; maps
-    that small gain nothing from bfloat16.
-    """
-    tiny = []
-
-    def check(layer, inputs, _):
-        height, width = inputs[0].shape[-2:]
-        kernel_h, kernel_w = layer.kernel_size
-        strided = tuple(layer.stride) != (1, 1)
-        tiny.append(strided and (height < kernel_h or width < kernel_w))
-
-    probe(module, input_shape, [m for m in module.modules() if isinstance(m, nn.Conv2d)],
-          check)
-    return any(tiny)
-
-
-def warn_if_not_learned(name: str, logits: torch.Tensor, y_true: torch.Tensor,
-                        reported: float | None, *, max_epochs: int, lr: float) -> None:
-    """Warns when eval-mode predictions of training images (``logits``) do no better than
-    the most frequent class, or fall clearly below the accuracy training ``reported``."""
-    accuracy = float((logits.argmax(1) == y_true).float().mean())
-    majority = float(torch.bincount(y_true).max()) / len(y_true)
-    if accuracy <= majority and (reported is None or reported <= majority + 0.05):
-        warnings.warn(
-            f"{name} predicts its own training images no better than always answering the "
-            f"most frequent class (accuracy {accuracy:.3f}, majority class "
-            f"{majority:.3f}): it has not learned. Train longer (max_epochs="
-            f"{max_epochs}), try another learning rate (lr={lr}; "
-            "sklearn_cnn.inspection.lr_find suggests one), or check that X and y match.",
-            ConvergenceWarning, stacklevel=5)
-    elif reported is not None and reported - accuracy > max(
-            0.05, 2 * math.sqrt(reported * (1 - reported) / len(y_true))):
-        # More than 0.05 apart, and more than sampling noise on a small training set.
-        warnings.warn(
-            f"{name} predicts its training images with accuracy {accuracy:.3f} in eval "
-            f"mode, but training reported {reported:.3f} in the last epoch: predictions "
-            "will be worse than the training log suggests. Train longer (max_epochs), "
-            "or lower lr or dropout.", ConvergenceWarning, stacklevel=5)
-
-
-class Net(NeuralNetClassifier):
-    """skorch's classifier with autocast around the forward pass, train/eval mode set once
-    per epoch, and interrupts that stop the fit."""
+# ------------------------------------------------------------------------------ Net
+class Net(NeuralNet):
+    """skorch's net with autocast around the forward pass, train/eval mode set once per
+    epoch, device-side loss records on accelerators, lean pickles, and interrupts that
+    stop the fit. The task (classification or regression) is the estimator's business:
+    the net gets its criterion and metric callbacks."""
 
     def __init__(self, *args, autocast_dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -376,7 +165,7 @@ class Net(NeuralNetClassifier):
     # skorch's partial_fit catches KeyboardInterrupt and returns normally, so that a notebook
     # keeps its half-trained net. A scikit-learn estimator must let the user's Ctrl-C through:
     # a script or a GridSearchCV stops, and the estimator keeps its earlier state (see
-    # BaseCNNClassifier._fit). Callbacks that stop training the skorch way still do.
+    # BaseCNNEstimator._fit). Callbacks that stop training the skorch way still do.
     def fit_loop(self, X, y=None, **fit_params):
         try:
             return super().fit_loop(X, y, **fit_params)
@@ -445,3 +234,182 @@ class Net(NeuralNetClassifier):
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
             return super().infer(x, **fit_params).float()
+
+
+def training_callbacks(*, metrics: list, lr_schedule: str | None, early_stopping: bool,
+                       patience: int, epochs: int, batches_per_epoch: int,
+                       device: torch.device, verbose: int, seeded: bool, extra: list = (),
+                       user: list | None = None) -> list:
+    """The named callbacks of one fit call: the task's ``metrics``, the learning-rate record
+    and schedule, early stopping, the finite-loss check, progress, thread sharing (which
+    warns when a ``seeded`` fit cannot be reproducible), then the estimator's ``extra``
+    ones and the user's."""
+    callbacks = [*metrics, ("lr", RecordLR())]
+    if lr_schedule is not None:
+        monitor = "valid_loss" if early_stopping else "train_loss"
+        callbacks.append(("lr_schedule", make_lr_scheduler(
+            lr_schedule, epochs=epochs, batches_per_epoch=batches_per_epoch,
+            monitor=monitor)))
+    if early_stopping:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=patience, load_best=True)))
+    callbacks.append(("check_finite_loss", CheckFiniteLoss()))
+    if verbose and is_terminal():
+        callbacks.append(("progress_bar", ProgressBar()))
+    callbacks.append(("share_cpu_threads", ShareCPUThreads(seeded=seeded)))
+    callbacks += list(extra)
+    for i, callback in enumerate(user or []):
+        callbacks.append(callback if isinstance(callback, tuple) else (f"user_{i}", callback))
+    return callbacks
+
+
+def build_net(*, module: nn.Module, criterion: type, criterion_params: dict,
+              optimizer: str | type, lr: float, momentum: float, weight_decay: float,
+              param_groups: list, batch_size: int, max_epochs: int, device: torch.device,
+              seed: int, transform, mix, callbacks: list, verbose: int, compile: bool,
+              autocast: torch.dtype | None) -> Net:
+    """An initialised :class:`Net` around ``module`` (moved to ``device`` in the memory format
+    convolutions run fastest in there), batches from :class:`~sklearn_cnn._data.
+    BatchIterator` (shuffled and augmented with ``transform`` and ``mix`` when training,
+    seeded by ``seed``), and the optimizer by name or class."""
+    memory_format = memory_format_for(device)
+    module = module.to(device=device, memory_format=memory_format)
+    optimizer = OPTIMIZERS.get(optimizer, optimizer)
+    optimizer_params = {"optimizer__weight_decay": weight_decay}
+    if issubclass(optimizer, WITH_MOMENTUM):
+        optimizer_params["optimizer__momentum"] = momentum
+    if device.type == "cuda" and optimizer in FUSED_ON_CUDA:
+        # One kernel for the whole update instead of PyTorch's default multi-tensor
+        # path: small networks on a GPU are bound by kernel launches.
+        optimizer_params["optimizer__fused"] = True
+    if param_groups:
+        optimizer_params["optimizer__param_groups"] = param_groups
+    net = Net(
+        module=module,
+        criterion=criterion,
+        **{f"criterion__{name}": value for name, value in criterion_params.items()},
+        optimizer=optimizer,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__device=device,
+        iterator_train__seed=seed,
+        iterator_train__transform=transform,
+        iterator_train__mix=mix,
+        iterator_train__drop_single=True,
+        iterator_train__memory_format=memory_format,
+        iterator_valid=BatchIterator,
+        iterator_valid__device=device,
+        iterator_valid__memory_format=memory_format,
+        train_split=None,
+        callbacks=callbacks,
+        verbose=int(verbose),
+        device=device,
+        compile=compile,
+        autocast_dtype=autocast,
+        **optimizer_params,
+    )
+    return net.initialize()
+
+
+def continue_from(net: Net, fitted: Net) -> None:
+    """Continue the fitted net's history and, with the same optimizer class, its state
+    (Adam's moments, step counts) in a new net over a copy of the same network; the new
+    net keeps its own hyper-parameters (lr, momentum, weight decay). Copies: the fitted
+    net must stay as it is until the new fit succeeds."""
+    net.history = copy.deepcopy(fitted.history)
+    if type(net.optimizer_) is type(fitted.optimizer_):
+        load_optimizer_state(net.optimizer_, copy.deepcopy(fitted.optimizer_.state_dict()))
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict | None) -> None:
+    """Load an earlier optimizer's per-parameter state into a new optimizer of the same class
+    over the same parameters, keeping the new optimizer's hyper-parameters. Nothing is
+    loaded when there is no state or the parameter groups differ in size."""
+    if not state or not state.get("state"):
+        return
+    merged = optimizer.state_dict()
+    if [len(g["params"]) for g in merged["param_groups"]] != [
+            len(g["params"]) for g in state["param_groups"]]:
+        return
+    merged["state"] = state["state"]
+    optimizer.load_state_dict(merged)
+
+
+def train(net: Net, train_data, valid_data, *, epochs: int, seed: int) -> None:
+    """Run ``epochs`` epochs on ``train_data`` (validating on ``valid_data`` when given), then
+    recompute the running statistics of the batch-norm layers that trained."""
+    net.train_split = None if valid_data is None else predefined_split(valid_data)
+    try:
+        net.partial_fit(train_data, y=None, epochs=epochs)
+        device = torch.device(net.device)
+        recalibrate_batch_norm(
+            net.module_, BatchIterator(train_data, net.batch_size, device=device,
+                                       shuffle=True, seed=seed, drop_single=True,
+                                       memory_format=memory_format_for(device)),
+            autocast_dtype=net.autocast_dtype,
+            max_batches=math.ceil(_RECALIBRATION_IMAGES / net.batch_size))
+    finally:
+        # The net is pickled with the model: keep no reference to the data.
+        net.train_split = None
+
+
+def training_mode_layers(module: nn.Module) -> list[nn.Module]:
+    """The layers that run in training mode while ``module`` trains: all of them, but those a
+    module keeps in eval mode (TransferNet's frozen batch norm). The mode is restored."""
+    was_training = module.training
+    module.train()
+    layers = [m for m in module.modules() if m.training]
+    module.train(was_training)
+    return layers
+
+
+def trains_batch_norm(module: nn.Module) -> bool:
+    """Whether a batch-norm layer of ``module`` learns statistics while it trains."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in training_mode_layers(module))
+
+
+def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
+                           max_batches: int | None = None) -> None:
+    """Recompute the running statistics of the batch-norm layers that trained.
+
+    During training, batch norm normalises with each batch's statistics while its running
+    averages (momentum 0.1) trail far behind weights that change every step: after a short
+    fit, eval-mode predictions can be at chance while the training log shows 0.99. One pass
+    over (a sample of) the training images with the final weights, averaging its batches
+    equally, makes eval mode agree with what training measured.
+
+    Not ``torch.optim.swa_utils.update_bn``: it resets every batch-norm layer, including
+    the frozen ones of a pretrained backbone, whose statistics must stay as loaded. Here
+    only layers in training mode under ``module.train()`` are recomputed.
+    """
+    layers = [m for m in training_mode_layers(module)
+              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return
+    was_training = module.training
+    module.train()
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the pass
+    device_type = next(module.parameters()).device.type
+    try:
+        with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype,
+                                             enabled=autocast_dtype is not None):
+            for i, (xb, _) in enumerate(batches):
+                if max_batches is not None and i >= max_batches:
+                    break
+                module(xb)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        module.train(was_training)
+
+
+def batches_per_epoch(n_train: int, batch_size: int) -> int:
+    """Training batches per epoch (a trailing single image is dropped)."""
+    return count_batches(n_train, batch_size, drop_single=True)

@@ -3,8 +3,9 @@ it, with errors that name the problem and the fix.
 
 Arrays (numeric, finite, within float32, 2 to 4 dimensions), lists (of images of one size,
 not of file paths), lazy image collections, layouts (a channels-first warning, a single image
-at predict), labels, and scikit-learn's input bookkeeping, returned rather than set so that a
-fit commits it only when training succeeded.
+at predict), targets, random states, fitted models passed to the diagnostics, and
+scikit-learn's input bookkeeping, returned rather than set so that a fit commits it only
+when training succeeded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import warnings
 
 import numpy as np
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _assert_all_finite,
@@ -21,11 +23,12 @@ from sklearn.utils.validation import (
     _get_feature_names,
     check_array,
     check_consistent_length,
+    check_is_fitted,
     column_or_1d,
 )
 
-from ._data import LAYOUT_HELP, to_channels_last
-from ._files import LazyImages
+from ._data import LAYOUT_HELP, pixel_range, to_channels_last
+from .files import LazyImages
 
 # float32 holds values up to about 3.4e38: larger pixels become infinity on the device.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -147,17 +150,6 @@ def validate_input(estimator, X, *, reset: bool, commit: bool = True):
     return X_checked
 
 
-def pixel_range(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
-    """(min, max) of the pixels as the network sees them: uint8 scaled to [0, 1]."""
-    low, high = math.inf, -math.inf
-    for start in range(0, len(images), chunk):
-        part = images[start:start + chunk]
-        low, high = min(low, float(part.min())), max(high, float(part.max()))
-    if images.dtype == np.uint8:
-        low, high = low / 255, high / 255
-    return low, high
-
-
 
 def validate_images(estimator, X, *, fitting: bool):
     """Checked channels-last images: the one place where input is validated.
@@ -188,6 +180,7 @@ def validate_images(estimator, X, *, fitting: bool):
             )
     return images, bookkeeping
 
+
 def _validate_files(estimator, X: LazyImages, *, fitting: bool):
     """A lazy image collection: its shape is known without decoding a pixel."""
     if len(X) == 0:
@@ -205,6 +198,7 @@ def _validate_files(estimator, X: LazyImages, *, fitting: bool):
             f"{'grayscale' if estimator.input_shape_[2] == 1 else 'rgb'!r}).")
     return X, {}
 
+
 def warn_if_other_pixel_scale(estimator, images: np.ndarray) -> None:
     """Warns when images to predict span a range of another order of magnitude than the
     training images (0..255 floats after training on 0..1, or the reverse): the network
@@ -219,6 +213,7 @@ def warn_if_other_pixel_scale(estimator, images: np.ndarray) -> None:
             f"{train_high:.3g}: predictions on input scaled so differently are "
             "meaningless. Scale X as the training images were (e.g. uint8 for uint8, or "
             "the same PixelScaler in a Pipeline).", UserWarning, stacklevel=3)
+
 
 def _refuse_single_image(estimator, X) -> None:
     """One image passed without the batch axis: say so, instead of a shape error."""
@@ -237,10 +232,11 @@ def _refuse_single_image(estimator, X) -> None:
             f"X has the shape {shape} of a single image; {type(estimator).__name__} takes a "
             "batch of images. Pass X[np.newaxis] (or [X]) to predict one image.")
 
-def check_targets(y, images) -> np.ndarray:
+
+def check_class_labels(y, n_images: int) -> np.ndarray:
     """``y`` as a 1-D array of class labels, one per image."""
     y = column_or_1d(y, warn=True)
-    check_consistent_length(images, y)
+    check_consistent_length(np.empty(n_images), y)
     if y.dtype.kind == "f":
         _assert_all_finite(y, input_name="y")
     if y.dtype == object:
@@ -252,3 +248,26 @@ def check_targets(y, images) -> np.ndarray:
                 "images from X and y.")
     check_classification_targets(y)
     return y
+
+
+def seed_of(random_state) -> int:
+    """The int seed a fit draws from ``random_state`` (int, RandomState or None)."""
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
+def last_step(model):
+    """``model`` itself, or a Pipeline's last step."""
+    return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+def final_step(model, *, expected: type, what: str, fitted: bool = True):
+    """The estimator at the end of ``model`` (``model`` itself, or a Pipeline's last step),
+    checked to be an ``expected`` instance (``what`` names it in the error) and, unless
+    ``fitted=False``, to be fitted."""
+    final = last_step(model)
+    if not isinstance(final, expected):
+        raise TypeError(f"Expected {what} (or a Pipeline ending in one), got "
+                        f"{type(final).__name__}.")
+    if fitted:
+        check_is_fitted(final)
+    return final

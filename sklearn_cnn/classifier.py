@@ -8,8 +8,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ._base import BaseCNNClassifier
+from . import _docstrings
 from ._data import channel_statistics
+from ._tasks import CNNClassifierBase
 from .networks import ConvNet
 
 __all__ = ["CNNClassifier"]
@@ -24,7 +25,52 @@ def _check_positive_ints(name: str, values, *, allow_empty: bool, example: str) 
                              f"e.g. {name}={example}.")
 
 
-class CNNClassifier(BaseCNNClassifier):
+class _ConvNetEstimator:
+    """The network of CNNClassifier (and of CNNRegressor): built from its parameters."""
+
+    _parameter_constraints: dict = {
+        "filters": [tuple, list],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [None, StrOptions({"max", "avg"})],
+        "batch_norm": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "hidden_units": [tuple, list],
+    }
+    _architecture_params = ("filters", "kernel_size", "pooling", "batch_norm", "dropout",
+                            "hidden_units")
+
+    def _check_architecture(self) -> None:
+        _check_positive_ints("filters", self.filters, allow_empty=False, example="(32, 64)")
+        _check_positive_ints("hidden_units", self.hidden_units, allow_empty=True,
+                             example="(128,)")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (3, 5, 7, ...) so that 'same' padding "
+                             f"keeps the image size, got {self.kernel_size}.")
+
+    def _build_module(self, input_shape: tuple[int, int, int], n_outputs: int, *,
+                      images: np.ndarray | None = None, config: dict | None = None
+                      ) -> nn.Module:
+        height, width, channels = input_shape
+        module = ConvNet(
+            in_channels=channels,
+            n_classes=n_outputs,
+            input_size=(height, width),
+            filters=tuple(self.filters),
+            kernel_size=self.kernel_size,
+            pooling=self.pooling,
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+            hidden_units=tuple(self.hidden_units),
+        )
+        if images is not None:
+            # The network sees uint8 pixels scaled to [0, 1], so their statistics are too.
+            mean, std = channel_statistics(images)
+            scale = 255.0 if images.dtype == np.uint8 else 1.0
+            module.standardize.set_statistics(mean / scale, std / scale)
+        return module
+
+
+class CNNClassifier(_ConvNetEstimator, CNNClassifierBase):
     """A convolutional network classifier for images, trained like any scikit-learn model.
 
     The network is the classic one: blocks of Conv → BatchNorm → ReLU → pooling, global
@@ -52,86 +98,14 @@ class CNNClassifier(BaseCNNClassifier):
         Dropout rate before each dense layer, in [0, 1).
     hidden_units : tuple of int, default=()
         Dense ReLU layers between the pooled features and the output layer.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch.optim.Optimizer class, \
-default="adam"
-        The optimizer.
-    lr : float, default=0.002
-        Learning rate, > 0.
-    momentum : float, default=0.9
-        Momentum, used by "sgd" and "rmsprop".
-    weight_decay : float, default=0.0
-        L2 penalty on the weights (the optimizer's ``weight_decay``).
-    batch_size : int, default=32
-        Images per training step.
-    max_epochs : int, default=30
-        Passes over the training data (the most, with ``early_stopping``).
-    augment : None, {"flip", "crop", "color", "standard"} or callable, default=None
-        Random augmentation of training batches only, per image, seeded by
-        ``random_state``; a callable or torchvision v2 transform gets float batches of
-        shape (N, C, H, W). See :mod:`sklearn_cnn.augmentation`.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified), stop when its
-        loss has not improved for ``patience`` epochs, and restore the best weights.
-    validation_fraction : float, default=0.1
-        Share of the training data held out when ``early_stopping`` is on.
-    patience : int, default=5
-        Epochs without validation improvement before stopping.
-    lr_schedule : {"cosine", "onecycle", "step", "plateau"} or None, default="cosine"
-        Learning-rate schedule: cosine annealing to 0 over ``max_epochs``; one-cycle per
-        batch; ×0.1 every ``max_epochs // 3`` epochs; or ×0.5 after 2 epochs without
-        improvement of the validation loss (the training loss without early stopping).
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn's classifiers.
-    label_smoothing : float, default=0.0
-        Label smoothing of the cross-entropy loss, in [0, 1).
-    tta : bool, default=False
-        Test-time augmentation: average predictions over the images and their mirrors.
-    data_format : {"channels_last", "channels_first"}, default="channels_last"
-        Layout of 4-D input: (N, H, W, C) or (N, C, H, W).
-    image_shape : tuple of int or None, default=None
-        (height, width[, channels]) of flat 2-D input rows. Without it, rows of a perfect
-        square length are square grayscale images and others a one-pixel-high strip.
-    device : str or torch.device, default="auto"
-        "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N", "mps".
-    precision : {"auto", "float32", "bfloat16"}, default="auto"
-        "auto" trains and predicts with bfloat16 autocast where the device computes it
-        natively (recent GPUs; CPUs with AVX512-BF16, AMX or Arm BF16), float32 elsewhere.
-        Weights stay float32. See the user guide's "Precision on the CPU".
-    compile : bool, default=False
-        Compile the module with ``torch.compile``.
-    callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks, instances or ``(name, callback)`` tuples.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling, dropout and augmentation; an int makes CPU fits
-        bit-identical. The global torch random state is left untouched.
-    verbose : int, default=0
-        0 is silent; 1 prints a progress bar and a line per epoch.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``, for ``max_epochs`` more
-        epochs, with the training parameters as they are then (``lr``, ``optimizer``,
-        ``batch_size``, ``augment``, ``class_weight``, ...). Parameters that shape the
-        network (``filters``, ``kernel_size``, ``pooling``, ``batch_norm``, ``dropout``,
-        ``hidden_units``) cannot change: such a fit raises an error naming them.
+$training_parameters
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        The class labels.
-    n_features_in_ : int
-        Values per image (height × width × channels).
-    input_shape_ : tuple of int
-        (height, width, channels) of the training images.
-    pixel_range_ : tuple of float
-        (min, max) of the training pixels as the network saw them (uint8 scaled to
-        [0, 1]); ``predict`` warns on images scaled very differently.
-    device_ : torch.device
-        The device the network trains and predicts on.
-    net_ : skorch.NeuralNetClassifier
-        The trained skorch net.
+$classifier_attributes
+$fitted_attributes
     module_ : torch.nn.Module
         The trained network, a :class:`~sklearn_cnn.networks.ConvNet`.
-    history_ : skorch.History
-        Per-epoch ``train_loss``, ``train_acc``, ``valid_loss``, ``valid_acc``, ``lr``, ``dur``.
 
     See Also
     --------
@@ -154,16 +128,9 @@ default="adam"
     """
 
     _parameter_constraints: dict = {
-        **BaseCNNClassifier._parameter_constraints,
-        "filters": [tuple, list],
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "pooling": [None, StrOptions({"max", "avg"})],
-        "batch_norm": ["boolean"],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "hidden_units": [tuple, list],
+        **CNNClassifierBase._parameter_constraints,
+        **_ConvNetEstimator._parameter_constraints,
     }
-    _architecture_params = ("filters", "kernel_size", "pooling", "batch_norm", "dropout",
-                            "hidden_units")
 
     def __init__(
         self,
@@ -228,30 +195,11 @@ default="adam"
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def _check_architecture(self) -> None:
-        _check_positive_ints("filters", self.filters, allow_empty=False, example="(32, 64)")
-        _check_positive_ints("hidden_units", self.hidden_units, allow_empty=True,
-                             example="(128,)")
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (3, 5, 7, ...) so that 'same' padding "
-                             f"keeps the image size, got {self.kernel_size}.")
 
-    def _learn_input_statistics(self, module: ConvNet, images: np.ndarray) -> None:
-        # The network sees uint8 pixels scaled to [0, 1], so their statistics are too.
-        mean, std = channel_statistics(images)
-        scale = 255.0 if images.dtype == np.uint8 else 1.0
-        module.standardize.set_statistics(mean / scale, std / scale)
-
-    def _build_module(self, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-        height, width, channels = input_shape
-        return ConvNet(
-            in_channels=channels,
-            n_classes=n_classes,
-            input_size=(height, width),
-            filters=tuple(self.filters),
-            kernel_size=self.kernel_size,
-            pooling=self.pooling,
-            batch_norm=self.batch_norm,
-            dropout=self.dropout,
-            hidden_units=tuple(self.hidden_units),
-        )
+_docstrings.fill(
+    CNNClassifier,
+    training_parameters=_docstrings.training_parameters(
+        optimizer="adam", lr=0.002, max_epochs=30, task="classifier"),
+    classifier_attributes=_docstrings.CLASSIFIER_ATTRIBUTES,
+    fitted_attributes=_docstrings.FITTED_ATTRIBUTES,
+)

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.datasets import load_digits, load_sample_images
 from sklearn.utils import check_random_state
 
-from ._files import IMAGE_SUFFIXES, LazyImages
+from .files import IMAGE_SUFFIXES, LazyImages
 
 __all__ = ["load_digits_images", "load_sample_patches", "load_image_folder"]
 
@@ -118,7 +118,7 @@ def load_image_folder(path, size=None, *, lazy=False, color_mode="rgb", on_error
         Resize every image to (height, width) with antialiasing; None requires all images
         to have the same size already.
     lazy : bool, default=False
-        Return X as a lazy collection (:class:`~sklearn_cnn._files.LazyImages`): paths
+        Return X as a lazy collection (:class:`~sklearn_cnn.files.LazyImages`): paths
         plus decode settings, decoded only when needed. The estimators fit and predict on
         it directly, streaming it from the files when it is larger than ``cache_bytes``.
     color_mode : {"rgb", "grayscale"}, default="rgb"

@@ -150,9 +150,8 @@ def _float32_copy(network: nn.Module, module: _ChannelsLastInput) -> nn.Module:
     """The graph computes in float32 on the CPU, whatever the estimator trained in."""
     import copy
 
-    plain = getattr(network, "_orig_mod", network)
     module = copy.copy(module)
-    module.network = copy.deepcopy(plain).float().cpu().eval()
+    module.network = copy.deepcopy(network).float().cpu().eval()
     return module
 
 
@@ -293,7 +292,7 @@ def _resizer_shape(operator):
     from skl2onnx.common.data_types import FloatTensorType, UInt8TensorType
 
     resizer = operator.raw_operator
-    height, width = resizer._output_size()
+    height, width = resizer.output_size_
     shape = list(operator.inputs[0].type.shape)
     if len(shape) == 3:
         out = [shape[0], height, width]
@@ -316,7 +315,7 @@ def _resizer(scope, operator, container):
                          "ImageReshaper before it.")
     layout = "hw" if len(shape) == 2 else (
         "chw" if resizer.data_format == "channels_first" else "hwc")
-    module = _Resize(resizer._output_size(), uint8, layout)
+    module = _Resize(resizer.output_size_, uint8, layout)
     sample = torch.zeros(2, *shape, dtype=torch.uint8 if uint8 else torch.float32)
     proto = _export_module(module, sample, min(int(container.target_opset), 21))
     _inline(scope, container, proto, operator.inputs[0].full_name,
@@ -368,7 +367,7 @@ def _grayscale(scope, operator, container):
 
 def _features_shape(operator):
     _float_output(operator, [operator.inputs[0].get_first_dimension(),
-                             operator.raw_operator._n_features_out])
+                             operator.raw_operator.n_features_out_])
 
 
 def _features(scope, operator, container):
@@ -377,14 +376,16 @@ def _features(scope, operator, container):
                    output_name=operator.outputs[0].full_name)
 
 
-def _loader_shape(operator):
+def _refuse_loader(operator=None):
+    """ImageLoader's shape calculator: it cannot be exported (so its converter, which
+    skl2onnx requires, is never reached)."""
     raise ValueError(
         "ImageLoader decodes files, which an ONNX graph cannot: export the Pipeline without "
         "it, e.g. to_onnx(pipeline[1:], images), and decode images before the graph.")
 
 
-def _loader_converter(scope, operator, container):
-    _loader_shape(operator)
+def _unreachable(scope, operator, container):
+    raise AssertionError("a shape calculator that refuses runs before this converter")
 
 
 # ------------------------------------------------------------------------ registration
@@ -404,14 +405,14 @@ def register_converters() -> None:
     from skl2onnx import update_registered_converter
 
     from .classifier import CNNClassifier
+    from .feature_extraction import PretrainedFeatures
+    from .files import ImageLoader
     from .preprocessing import (
         ChannelStandardizer,
         GrayscaleToRGB,
-        ImageLoader,
         ImageReshaper,
         ImageResizer,
         PixelScaler,
-        PretrainedFeatures,
     )
     from .transfer import TransferClassifier
 
@@ -426,7 +427,7 @@ def register_converters() -> None:
         (ImageResizer, _resizer_shape, _resizer),
         (GrayscaleToRGB, _grayscale_shape, _grayscale),
         (PretrainedFeatures, _features_shape, _features),
-        (ImageLoader, _loader_shape, _loader_converter),
+        (ImageLoader, _refuse_loader, _unreachable),
     ]:
         update_registered_converter(cls, f"SklearnCnn{cls.__name__}", shape, converter)
     _REGISTERED = True
@@ -491,19 +492,20 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
     from sklearn.base import is_classifier
     from sklearn.pipeline import Pipeline
 
-    from .preprocessing import ImageLoader
+    from ._validation import last_step
+    from .files import ImageLoader
 
     register_converters()
     from skl2onnx import to_onnx as skl_to_onnx
 
     first = model.steps[0][1] if isinstance(model, Pipeline) else model
     if isinstance(first, ImageLoader):
-        _loader_shape(None)
+        _refuse_loader()
     X_sample = np.asarray(X_sample)
     if X_sample.dtype != np.uint8:
         X_sample = X_sample.astype(np.float32)
     options = {}
-    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    final = last_step(model)
     if is_classifier(final):
         options[id(final)] = {"zipmap": zipmap}
     return skl_to_onnx(model, initial_types=_initial_type(X_sample),

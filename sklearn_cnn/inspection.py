@@ -2,8 +2,7 @@
 where the network looks (Grad-CAM), what it gets most wrong, and which learning rate to use.
 
 The pictures of these (and of training curves and filters) are drawn by
-:mod:`sklearn_cnn.plotting` and can be reached from here too: ``plot_class_activation_maps``,
-``plot_top_losses``, ``plot_lr_find``, ``plot_history``, ``plot_filters``.
+:mod:`sklearn_cnn.plotting`, which depends on this module (never the reverse).
 """
 
 from __future__ import annotations
@@ -15,102 +14,50 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-# The plot_* names are sklearn_cnn.plotting's, reached through __getattr__ below.
-__all__ = ["ModelSummary", "summary", "class_activation_maps", "top_losses", "lr_find",  # noqa: F822
-           "plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
-           "plot_lr_find"]
+from ._base import BaseCNNEstimator
+from ._data import to_compact_tensor, to_float_batch
+from ._validation import final_step, last_step, validate_images
+from .networks import ModelSummary, eval_mode, probe
 
+__all__ = ["summary", "class_activation_maps", "top_losses", "lr_find", "network_images"]
 
-def probe(module: nn.Module, input_shape: tuple[int, int, int], layers, hook) -> None:
-    """Run one blank image of ``input_shape`` (height, width, channels) through the network
-    in eval mode, without gradients, with ``hook`` as forward hook on ``layers``; the mode is
-    restored and the hooks removed. How the summary, Grad-CAM's default layer and the
-    precision choice see what each layer receives and returns."""
-    height, width, channels = input_shape
-    handles = [layer.register_forward_hook(hook) for layer in layers]
-    was_training = module.training
-    try:
-        module.eval()
-        with torch.no_grad():
-            module(torch.zeros(1, channels, height, width,
-                               device=next(module.parameters()).device))
-    finally:
-        module.train(was_training)
-        for handle in handles:
-            handle.remove()
-
-
-class ModelSummary(str):
-    """A Keras-like layer table: a string that prints as itself, with parameter counts."""
-
-    total_params: int
-    trainable_params: int
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    @classmethod
-    def of(cls, module: nn.Module, input_shape: tuple[int, int, int], title: str):
-        rows = []
-
-        def hook(layer, _inputs, output):
-            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else "-"
-            params = sum(p.numel() for p in layer.parameters(recurse=False))
-            rows.append((names[layer], type(layer).__name__, str(shape), params))
-
-        names = {m: n for n, m in module.named_modules()}
-        probe(module, input_shape, [m for m in module.modules() if not list(m.children())],
-              hook)
-        total = sum(p.numel() for p in module.parameters())
-        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-        width_name = max([len(f"{n} ({t})") for n, t, _, _ in rows] + [12])
-        width_shape = max([len(s) for _, _, s, _ in rows] + [12])
-        header = f"{'Layer (type)':<{width_name}}  {'Output shape':<{width_shape}}  {'Param #':>10}"
-        lines = [f"{title}: input (height, width, channels) = {input_shape}", header,
-                 "-" * len(header)]
-        lines += [f"{f'{n} ({t})':<{width_name}}  {s:<{width_shape}}  {p:>10,}"
-                  for n, t, s, p in rows]
-        lines += ["-" * len(header), f"Total params: {total:,}",
-                  f"Trainable params: {trainable:,}", f"Frozen params: {total - trainable:,}"]
-        summary = cls("\n".join(lines))
-        summary.total_params, summary.trainable_params = total, trainable
-        return summary
+_WHAT = "a fitted sklearn-cnn estimator (CNNClassifier, TransferClassifier, ...)"
 
 
 # ------------------------------------------------------------------- shared helpers
-def _final_and_inputs(estimator, X):
-    """The fitted CNN estimator (a Pipeline's last step) and ``X`` transformed by the steps
-    before it, as ``predict`` would."""
-    from sklearn.utils.validation import check_is_fitted
+def fitted_estimator(model) -> BaseCNNEstimator:
+    """The fitted sklearn-cnn estimator that ``model`` is or ends in (a Pipeline)."""
+    return final_step(model, expected=BaseCNNEstimator, what=_WHAT)
 
-    if hasattr(estimator, "steps"):
-        final = estimator.steps[-1][1]
-        if len(estimator.steps) > 1:
-            X = estimator[:-1].transform(X)
-    else:
-        final = estimator
-    if not hasattr(final, "_logits"):
-        raise TypeError(f"Expected a fitted CNNClassifier or TransferClassifier (or a Pipeline "
-                        f"ending in one), got {type(final).__name__}.")
-    check_is_fitted(final, "net_")
+
+def _final_and_inputs(model, X):
+    """The fitted estimator (a Pipeline's last step) and ``X`` transformed by the steps
+    before it, as ``predict`` would."""
+    final = fitted_estimator(model)
+    if hasattr(model, "steps") and len(model.steps) > 1:
+        X = model[:-1].transform(X)
     return final, X
 
 
-def network_images(estimator, X) -> tuple:
-    """(final estimator, the images its network sees as a float32 (N, C, H, W) tensor in
-    channels-last memory: after the Pipeline's steps, uint8 scaled to [0, 1])."""
-    from ._data import to_compact_tensor, to_float_batch
+def network_images(model, X) -> tuple:
+    """(the fitted estimator, the images its network sees as a float32 (N, C, H, W) tensor
+    in channels-last memory: after a Pipeline's steps, uint8 scaled to [0, 1]).
 
-    final, Xt = _final_and_inputs(estimator, X)
-    images, _ = final._validate_images(Xt, fitting=False)
-    images = np.asarray(images)
-    tensor = to_float_batch(to_compact_tensor(images))
+    Parameters
+    ----------
+    model : sklearn-cnn estimator or a Pipeline ending in one
+        Fitted.
+    X : array-like of images
+        What ``predict`` takes.
+
+    Returns
+    -------
+    (estimator, torch.Tensor)
+    """
+    final, Xt = _final_and_inputs(model, X)
+    images, _ = validate_images(final, Xt, fitting=False)
+    tensor = to_float_batch(to_compact_tensor(np.asarray(images)))
     return final, tensor.contiguous(memory_format=torch.channels_last)
-
-
-def _plain_module(final) -> nn.Module:
-    module = final.module_
-    return getattr(module, "_orig_mod", module)
 
 
 def _class_indices(final, labels, n: int) -> np.ndarray:
@@ -208,11 +155,9 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     if method != "gradcam":
         raise ValueError(f"method={method!r} is not known; use 'gradcam'.")
     final, images = network_images(estimator, X)
-    module = _plain_module(final)
+    module = final.module_
     device = next(module.parameters()).device
-    was_training = module.training
-    module.eval()
-    try:
+    with eval_mode(module):
         input_shape = (*images.shape[2:], images.shape[1])
         name = layer if layer is not None else _default_layer(module, input_shape)
         try:
@@ -233,8 +178,6 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
                              align_corners=False)[:, 0]
         peak = cams.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
         return (cams / peak).clamp(0, 1).cpu().numpy().astype(np.float32)
-    finally:
-        module.train(was_training)
 
 
 def _gradcam(module, layer, x, wanted):
@@ -417,7 +360,7 @@ def lr_find(estimator, X, y, *, start=1e-6, end=1.0, steps=100, smooth=0.98, div
     if steps < 5:
         raise ValueError(f"steps={steps} is too few for a range test; use at least 5.")
     if hasattr(estimator, "steps"):
-        model = clone(estimator.steps[-1][1])
+        model = clone(last_step(estimator))
         if len(estimator.steps) > 1:
             X = clone(estimator[:-1]).fit_transform(X, y)
     else:
@@ -441,7 +384,7 @@ def lr_find(estimator, X, y, *, start=1e-6, end=1.0, steps=100, smooth=0.98, div
                  suggestion=float(lrs[_valley(np.nan_to_num(usable, nan=np.inf))]))
 
 
-def summary(estimator, input_shape=None, n_classes=None) -> ModelSummary:
+def summary(estimator, input_shape=None, n_outputs=None) -> ModelSummary:
     """The layer table of an estimator's network (or a Pipeline's last step): see
     :meth:`CNNClassifier.summary <sklearn_cnn.CNNClassifier.summary>`.
 
@@ -455,19 +398,5 @@ def summary(estimator, input_shape=None, n_classes=None) -> ModelSummary:
     Total params: 106
     ...
     """
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    return final.summary(input_shape=input_shape, n_classes=n_classes)
-
-
-def __getattr__(name: str):
-    # The pictures live in sklearn_cnn.plotting (matplotlib, optional); everything that
-    # shows the network can be reached from here.
-    if name in _PLOTS:
-        from . import plotting
-
-        return getattr(plotting, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_PLOTS = ("plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
-          "plot_lr_find")
+    final = final_step(estimator, expected=BaseCNNEstimator, what=_WHAT, fitted=False)
+    return final.summary(input_shape=input_shape, n_outputs=n_outputs)

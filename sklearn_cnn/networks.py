@@ -1,14 +1,122 @@
-"""The ``nn.Module`` builders: the lesson's ConvNet and the transfer-learning wrapper."""
+"""The ``nn.Module`` builders (the lesson's ConvNet and the transfer-learning wrapper) and
+the few helpers that look at a module from outside: one probe forward pass, eval mode for
+a while, the module behind ``torch.compile``'s wrapper."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvNet", "InputAdapter", "Standardize", "TransferNet", "backbone_stages"]
+__all__ = ["ConvNet", "InputAdapter", "ModelSummary", "Standardize", "TransferNet", "eval_mode",
+           "network_input_size", "probe", "uncompiled"]
+
+
+def uncompiled(module: nn.Module) -> nn.Module:
+    """The module itself, also when ``torch.compile`` wrapped it (they share parameters)."""
+    return getattr(module, "_orig_mod", module)
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode for the ``with`` block, then in the mode it was in.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_cnn.networks import eval_mode
+    >>> layer = nn.Dropout()
+    >>> with eval_mode(layer):
+    ...     layer.training
+    False
+    >>> layer.training
+    True
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def probe(module: nn.Module, input_shape: tuple[int, int, int], layers,
+          hook: Callable) -> None:
+    """Run one blank image of ``input_shape`` (height, width, channels) through the network
+    in eval mode, without gradients, with ``hook`` as forward hook on ``layers``; the mode
+    is restored and the hooks removed. How the layer summary, Grad-CAM's default layer and
+    the precision choice see what each layer receives and returns.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.networks import ConvNet, probe
+    >>> net = ConvNet(in_channels=1, n_classes=2, input_size=(8, 8), filters=(4,))
+    >>> shapes = []
+    >>> probe(net, (8, 8, 1), [net.features[0]], lambda m, i, o: shapes.append(o.shape))
+    >>> shapes
+    [torch.Size([1, 4, 8, 8])]
+    """
+    height, width, channels = input_shape
+    handles = [layer.register_forward_hook(hook) for layer in layers]
+    try:
+        with eval_mode(module), torch.no_grad():
+            module(torch.zeros(1, channels, height, width,
+                               device=next(module.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class ModelSummary(str):
+    """A Keras-like layer table of a network: a string that prints as itself, with the
+    parameter counts as attributes (``total_params``, ``trainable_params``).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.networks import ConvNet, ModelSummary
+    >>> net = ConvNet(in_channels=1, n_classes=2, input_size=(8, 8), filters=(4,))
+    >>> table = ModelSummary.of(net, (8, 8, 1), title="ConvNet")
+    >>> table.total_params, table.trainable_params
+    (54, 54)
+    """
+
+    total_params: int
+    trainable_params: int
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    @classmethod
+    def of(cls, module: nn.Module, input_shape: tuple[int, int, int],
+           title: str) -> ModelSummary:
+        """The table of ``module`` for images of ``input_shape`` (height, width, channels)."""
+        rows = []
+
+        def hook(layer, _inputs, output):
+            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else "-"
+            params = sum(p.numel() for p in layer.parameters(recurse=False))
+            rows.append((names[layer], type(layer).__name__, str(shape), params))
+
+        names = {m: n for n, m in module.named_modules()}
+        probe(module, input_shape, [m for m in module.modules() if not list(m.children())],
+              hook)
+        total = sum(p.numel() for p in module.parameters())
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        width_name = max([len(f"{n} ({t})") for n, t, _, _ in rows] + [12])
+        width_shape = max([len(s) for _, _, s, _ in rows] + [12])
+        header = f"{'Layer (type)':<{width_name}}  {'Output shape':<{width_shape}}  {'Param #':>10}"
+        lines = [f"{title}: input (height, width, channels) = {input_shape}", header,
+                 "-" * len(header)]
+        lines += [f"{f'{n} ({t})':<{width_name}}  {s:<{width_shape}}  {p:>10,}"
+                  for n, t, s, p in rows]
+        lines += ["-" * len(header), f"Total params: {total:,}",
+                  f"Trainable params: {trainable:,}", f"Frozen params: {total - trainable:,}"]
+        summary = cls("\n".join(lines))
+        summary.total_params, summary.trainable_params = total, trainable
+        return summary
 
 
 class Standardize(nn.Module):
@@ -172,7 +280,8 @@ class TransferNet(nn.Module):
     head_name : str, default=""
         Dotted name of the head inside ``backbone``.
     stage_names : sequence of str, default=()
-        The backbone's stages, input to output (see :func:`backbone_stages`).
+        The backbone's stages, input to output (see
+        :func:`sklearn_cnn.backbones.backbone_stages`).
     """
 
     def __init__(self, *, adapter: InputAdapter, backbone: nn.Module, head_name: str = "",
@@ -182,6 +291,11 @@ class TransferNet(nn.Module):
         self.backbone = backbone
         self.head_name = head_name
         self.stage_names = list(stage_names)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the images the backbone sees, after the adapter's resize."""
+        return self.adapter.size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tail = self.__dict__.get("_feature_tail")
@@ -206,29 +320,10 @@ class TransferNet(nn.Module):
         return self
 
 
-def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:
-    """The backbone's stages in input-to-output order, for freezing the first ones.
-
-    The stages are the model's top-level children that hold parameters, the head and
-    small pieces (under 1% of the parameters: a stem convolution, a final norm) excluded.
-    While a single container is left (``features`` in MobileNet/EfficientNet/ConvNeXt,
-    ``trunk_output`` in RegNet, ``encoder.layers`` in ViT), its children are the stages.
-    """
-    head_root = head_name.split(".")[0]
-
-    def size(module: nn.Module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    threshold = 0.01 * sum(size(child) for name, child in model.named_children()
-                           if name != head_root)
-    prefix, module = "", model
-    while True:
-        stages = [
-            (prefix + name, child)
-            for name, child in module.named_children()
-            if (prefix + name) != head_root and size(child) > threshold
-        ]
-        if len(stages) == 1 and len(list(stages[0][1].children())) > 1:
-            prefix, module = stages[0][0] + ".", stages[0][1]
-            continue
-        return stages
+def network_input_size(module: nn.Module,
+                       image_size: tuple[int, int] | None) -> tuple[int, int]:
+    """(height, width) of what the network's first layer sees for images of ``image_size``:
+    a TransferNet resizes them to its backbone's size (whatever ``image_size``, None
+    included), other networks take them as they are."""
+    module = uncompiled(module)
+    return module.input_size if isinstance(module, TransferNet) else tuple(image_size)

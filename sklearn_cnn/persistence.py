@@ -39,18 +39,19 @@ def _classes() -> dict:
 
     from . import preprocessing
     from .classifier import CNNClassifier
+    from .feature_extraction import PretrainedFeatures
     from .transfer import TransferClassifier
 
-    transformers = {name: getattr(preprocessing, name) for name in preprocessing.__all__}
-    return {"CNNClassifier": CNNClassifier, "TransferClassifier": TransferClassifier,
-            "Pipeline": Pipeline, **transformers}
+    classes = [CNNClassifier, TransferClassifier, PretrainedFeatures, Pipeline,
+               *(getattr(preprocessing, name) for name in preprocessing.__all__)]
+    return {cls.__name__: cls for cls in classes}
 
 
 # ------------------------------------------------------------- plain values <-> JSON
 def _encode(value, where: str):
     """A parameter or fitted value as JSON, with tags for what JSON lacks (tuples, arrays,
     devices, paths, torchvision weights). Anything else cannot be held without code."""
-    from .transfer import _is_weights_enum
+    from .backbones import is_weights_enum
 
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -77,7 +78,7 @@ def _encode(value, where: str):
                                 "shape": list(value.shape), "data": value.ravel().tolist()}}
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
-    if _is_weights_enum(value):
+    if is_weights_enum(value):
         return {"__weights__": f"{type(value).__name__}.{value.name}"}
     if isinstance(value, os.PathLike):
         return {"__path__": os.fspath(value)}
@@ -121,10 +122,6 @@ class _Corrupt(ValueError):
 
 
 # --------------------------------------------------------------------------- writing
-def _plain(module: torch.nn.Module) -> torch.nn.Module:
-    return getattr(module, "_orig_mod", module)  # torch.compile's wrapper
-
-
 def _params(estimator, where: str, skip=()) -> dict:
     return {name: _encode(value, f"{where}{name}")
             for name, value in estimator.get_params(deep=False).items() if name not in skip}
@@ -139,8 +136,8 @@ def _node(model, prefix: str, tensors: dict, optimizer: bool) -> dict:
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import check_is_fitted
 
-    from ._base import BaseCNNClassifier
-    from .preprocessing import PretrainedFeatures
+    from ._base import BaseCNNEstimator, network_config
+    from .feature_extraction import PretrainedFeatures
 
     name = type(model).__name__
     known = _classes()
@@ -160,18 +157,16 @@ def _node(model, prefix: str, tensors: dict, optimizer: bool) -> dict:
     if tags.requires_fit:
         check_is_fitted(model)
     node = {"class": name, "params": _params(model, where)}
-    if isinstance(model, BaseCNNClassifier):
-        module = _plain(model.module_)
-        node["fitted"] = _fitted(model, where, skip={"net_", "device_"})
-        node["module_config"] = _encode(model._module_config(module), where)
+    if isinstance(model, BaseCNNEstimator):
+        node["fitted"] = _fitted(model, where, skip={"net_"})
+        node["module_config"] = _encode(network_config(model), where)
         node["history"] = json.loads(json.dumps(list(model.history_), default=_number))
-        for key, value in module.state_dict().items():
+        for key, value in model.module_.state_dict().items():
             tensors[f"{prefix}module.{key}"] = value
         if optimizer:
             node["optimizer"] = _optimizer_state(model.net_.optimizer_, prefix, tensors)
     elif isinstance(model, PretrainedFeatures):
         node["fitted"] = _fitted(model, where, skip={"model_", "device_"})
-        node["module_config"] = {"input_size": model.model_.adapter.size[0]}
         for key, value in model.model_.state_dict().items():
             tensors[f"{prefix}model.{key}"] = value
     else:
@@ -354,9 +349,9 @@ def load(path, *, device=None):
 
 
 def _build(node: dict, prefix: str, tensors: dict, device):
-    from ._base import BaseCNNClassifier
+    from . import feature_extraction
+    from ._base import BaseCNNEstimator, restore
     from .devices import resolve_device
-    from .preprocessing import PretrainedFeatures
 
     name = node["class"]
     cls = _classes().get(name)
@@ -370,15 +365,28 @@ def _build(node: dict, prefix: str, tensors: dict, device):
     model = cls(**params)
     model._validate_params()
     fitted = {key: _decode(value) for key, value in node["fitted"].items()}
-    if isinstance(model, BaseCNNClassifier):
-        return _build_estimator(model, node, fitted, prefix, tensors, device)
+    fitted.pop("device_", None)  # files of 0.1.0 hold it; it is the net's device now
+    if isinstance(model, BaseCNNEstimator):
+        return _restore(restore, model, fitted=fitted, config=_decode(
+            node.get("module_config", {})), state_dict=_state(f"{prefix}module.", tensors),
+            history=node.get("history", []), optimizer_state=_optimizer(node, prefix, tensors),
+            device=_device(model.device, device, resolve_device))
     for key, value in fitted.items():
         setattr(model, key, value)
-    if isinstance(model, PretrainedFeatures):
-        model.model_ = model._rebuild_model(int(node["module_config"]["input_size"]))
-        _load_state(model.model_, f"{prefix}model.", tensors)
-        model.device_ = _device(model.device, device, resolve_device)
+    if isinstance(model, feature_extraction.PretrainedFeatures):
+        if "input_size_" not in fitted:  # files of 0.1.0
+            model.input_size_ = int(node["module_config"]["input_size"])
+        _restore(feature_extraction.restore, model, state_dict=_state(f"{prefix}model.",
+                                                                      tensors),
+                 device=_device(model.device, device, resolve_device))
     return model
+
+
+def _restore(restore, model, **kwargs):
+    try:
+        return restore(model, **kwargs)
+    except ValueError as exc:  # weights that do not fit the network described
+        raise _Corrupt(str(exc)) from None
 
 
 def _device(requested, override, resolve_device) -> torch.device:
@@ -390,50 +398,26 @@ def _device(requested, override, resolve_device) -> torch.device:
         return torch.device("cpu")
 
 
-def _load_state(module, prefix: str, tensors: dict) -> None:
-    state = {key[len(prefix):]: value for key, value in tensors.items()
-             if key.startswith(prefix)}
-    try:
-        _plain(module).load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise _Corrupt(f"the weights do not fit the network: {exc}") from None
+def _state(prefix: str, tensors: dict) -> dict:
+    return {key[len(prefix):]: value for key, value in tensors.items()
+            if key.startswith(prefix)}
 
 
-def _build_estimator(model, node, fitted, prefix, tensors, device):
-    from skorch.history import History
-
-    from ._training import carry_optimizer_state
-    from .devices import resolve_device
-
-    device = _device(model.device, device, resolve_device)
-    input_shape = tuple(fitted["input_shape_"])
-    classes = fitted["classes_"]
-    config = _decode(node.get("module_config", {}))
-    with torch.random.fork_rng(devices=[]):
-        module = model._rebuild_module(input_shape, len(classes), config)
-    net = model._make_net(module, input_shape, device, None, 1, 0, model.max_epochs,
-                          len(classes))
-    _load_state(net.module_, f"{prefix}module.", tensors)
-    net.history = History(node.get("history", []))
+def _optimizer(node: dict, prefix: str, tensors: dict) -> dict | None:
+    """The saved optimizer state as ``torch.optim.Optimizer.state_dict`` has it, or None."""
     saved = node.get("optimizer")
-    if saved is not None and saved["class"] == type(net.optimizer_).__name__:
-        state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith(f"{prefix}optimizer."):
-                index, name = key[len(prefix) + len("optimizer."):].split(".", 1)
-                state.setdefault(int(index), {})[name] = value
-        for key, value in saved["plain"].items():
-            index, name = key.split(".", 1)
-            state.setdefault(int(index), {})[name] = _decode(value)
-        groups = [{"params": []} for _ in saved["group_sizes"]]
-        offset = 0
-        for group, size in zip(groups, saved["group_sizes"]):
-            group["params"] = list(range(offset, offset + size))
-            offset += size
-        carry_optimizer_state(net.optimizer_, {"state": state, "param_groups": groups})
-    for key, value in fitted.items():
-        setattr(model, key, value)
-    model.input_shape_ = input_shape
-    model.device_ = device
-    model.net_ = net
-    return model
+    if saved is None:
+        return None
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith(f"{prefix}optimizer."):
+            index, name = key[len(prefix) + len("optimizer."):].split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+    for key, value in saved["plain"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = _decode(value)
+    groups, offset = [], 0
+    for size in saved["group_sizes"]:
+        groups.append({"params": list(range(offset, offset + size))})
+        offset += size
+    return {"class": saved["class"], "state": state, "param_groups": groups}

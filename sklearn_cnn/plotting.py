@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from .inspection import class_activation_maps, fitted_estimator, network_images, top_losses
 
 __all__ = ["plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
            "plot_lr_find"]
@@ -23,11 +24,6 @@ def _pyplot():
     return plt
 
 
-def _final_step(estimator):
-    """The fitted CNN estimator itself, or the last step of a fitted Pipeline."""
-    estimator = estimator[-1] if hasattr(estimator, "steps") else estimator
-    check_is_fitted(estimator, "net_")
-    return estimator
 
 
 def plot_history(estimator, *, axes=None):
@@ -63,7 +59,7 @@ def plot_history(estimator, *, axes=None):
     ['Loss', 'Accuracy']
     """
     plt = _pyplot()
-    history = _final_step(estimator).history_
+    history = fitted_estimator(estimator).history_
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     fig = axes[0].figure
@@ -128,7 +124,7 @@ def plot_filters(estimator, *, max_filters=64, ax=None):
     'First-layer filters: 8 of 8, 3×3'
     """
     plt = _pyplot()
-    module = _final_step(estimator).module_
+    module = fitted_estimator(estimator).module_
     conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         raise ValueError("The network has no Conv2d layer (a vision transformer, say) to show.")
@@ -158,8 +154,6 @@ def plot_filters(estimator, *, max_filters=64, ax=None):
 
 def _images_for_display(estimator, X) -> np.ndarray:
     """What the network sees, as (n, height, width[, 3]) floats in [0, 1] for imshow."""
-    from .inspection import network_images
-
     _, tensor = network_images(estimator, X)
     images = tensor.permute(0, 2, 3, 1).numpy()
     low = images.min(axis=(1, 2, 3), keepdims=True)
@@ -227,14 +221,12 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
     >>> len(fig.axes)
     4
     """
-    from .inspection import class_activation_maps
-
     plt = _pyplot()
     X = X[:max_images]
     maps = class_activation_maps(estimator, X, target=target, layer=layer)
     images = _images_for_display(estimator, X)
     proba = estimator.predict_proba(X)
-    classes = _final_step(estimator).classes_
+    classes = fitted_estimator(estimator).classes_
     fig, axes = _grid(plt, len(maps))
     for i, (ax, image, heat) in enumerate(zip(axes, images, maps)):
         predicted = classes[proba[i].argmax()]
@@ -281,8 +273,6 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
     >>> fig.axes[0].get_title().startswith("pred")
     True
     """
-    from .inspection import class_activation_maps, top_losses
-
     plt = _pyplot()
     worst = top_losses(estimator, X, y, k=k)
     index = worst.indices

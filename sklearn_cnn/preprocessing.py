@@ -3,39 +3,30 @@
 They take the same inputs as the estimators: (N, H, W) grayscale, (N, H, W, C) colour
 (or (N, C, H, W) with ``data_format="channels_first"``), or flat rows (N, F). Random data
 augmentation is deliberately not here: it is the estimators' ``augment`` parameter.
+
+:class:`~sklearn_cnn.files.ImageLoader` (image files → arrays) can be imported from here
+too; :class:`~sklearn_cnn.feature_extraction.PretrainedFeatures` (images → a pretrained
+network's embeddings) lives in :mod:`sklearn_cnn.feature_extraction`. Importing this module
+loads neither skorch nor any training code.
 """
 
 from __future__ import annotations
 
-import copy
-import os
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import (
     BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
     OneToOneFeatureMixin,
     TransformerMixin,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
-from ._data import (
-    ImageDataset,
-    channel_statistics,
-    infer_image_shape,
-    to_channels_last,
-    to_compact_tensor,
-)
-from ._files import LazyImages, check_size
+from ._data import channel_statistics, check_size, infer_image_shape, to_channels_last
 from ._validation import validate_input
-from .devices import memory_format_for, resolve_device
-from .networks import InputAdapter, TransferNet
-from .transfer import WEIGHTS_ENUM, check_backbone_channels, embed, load_backbone
+from .files import ImageLoader
 
 __all__ = [
     "ImageLoader",
@@ -44,14 +35,13 @@ __all__ = [
     "ChannelStandardizer",
     "ImageResizer",
     "GrayscaleToRGB",
-    "PretrainedFeatures",
 ]
 
 _CHUNK = 1024  # images converted at a time, to bound temporary memory
 
 
-class _ImageTransformer(TransformerMixin, BaseEstimator):
-    """Input validation and tags shared by the image transformers."""
+class ImageTransformer(TransformerMixin, BaseEstimator):
+    """Input validation and tags shared by the image transformers (and PretrainedFeatures)."""
 
     def _validate(self, X, *, reset: bool) -> np.ndarray:
         return validate_input(self, X, reset=reset)
@@ -79,7 +69,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
-class _Float32Output:
+class Float32Output:
     """Tags for transformers whose output is float32 (compact images), whatever comes in."""
 
     def __sklearn_tags__(self):
@@ -88,149 +78,14 @@ class _Float32Output:
         return tags
 
 
-def _channel_axis(X: np.ndarray, data_format: str) -> int | None:
+def channel_axis(X: np.ndarray, data_format: str) -> int | None:
     """The channel axis of an image array, or None for grayscale without one."""
     if X.ndim == 4:
         return 1 if data_format == "channels_first" else 3
     return None
 
 
-def _check_paths(X) -> np.ndarray:
-    """``X`` as a 1-D array of path strings; a clear error for anything else."""
-    if isinstance(X, LazyImages):
-        return X.paths
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"ImageLoader takes a list of image file paths, got the single path "
-                        f"{os.fspath(X)!r}; pass [path].")
-    array = np.asarray(X, dtype=object) if not hasattr(X, "dtype") else np.asarray(X)
-    if array.ndim != 1 or array.dtype.kind not in "OU":
-        raise TypeError(
-            f"ImageLoader takes a 1-D list of image file paths, got an array of shape "
-            f"{array.shape} and dtype {array.dtype}. Images already in memory need no "
-            "ImageLoader: pass them to the next step directly.")
-    bad = [x for x in array if not isinstance(x, (str, os.PathLike))]
-    if bad:
-        raise TypeError(f"ImageLoader takes image file paths (str or os.PathLike), but X holds "
-                        f"{len(bad)} other value(s), e.g. {bad[0]!r}.")
-    paths = np.array([os.fspath(x) for x in array], dtype=object)
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise ValueError(f"{len(missing)} of the {len(paths)} image files do not exist, e.g. "
-                         f"{missing[0]!r}.")
-    return paths
-
-
-class ImageLoader(TransformerMixin, BaseEstimator):
-    """Image files → images: the one place where files are decoded and resized.
-
-    Takes a 1-D list (or array) of paths to PNG, JPEG, WebP, GIF, BMP or TIFF files and
-    returns their pixels as uint8 images of shape (n, height, width, channels), ready for
-    the estimators and the other transformers. Put it first in a Pipeline, and the Pipeline
-    fits and predicts on file paths: ``make_pipeline(ImageLoader(size=64), CNNClassifier())``.
-    Training, prediction, the command line and saved models then all see the same pixels.
-
-    Files are decoded by Pillow and resized with torchvision's bilinear resize with
-    antialiasing, as in :class:`ImageResizer`; an image that already has the target size is
-    returned exactly as decoded.
-
-    Parameters
-    ----------
-    size : int, (int, int) or None, default=None
-        (height, width) to resize every image to; an int gives square images. None keeps
-        the files' size, which must then be the same for all (an error says otherwise).
-    color_mode : {"rgb", "grayscale"}, default="rgb"
-        3 channels, or 1 (Pillow's luma formula, exact for grey images).
-    lazy : bool, default=False
-        Return a :class:`~sklearn_cnn._files.LazyImages` collection (paths plus these
-        settings, decoded only when needed) instead of an array. The estimators stream
-        it in batches decoded by worker processes, or decode it once when it fits
-        ``cache_bytes``; it pickles as paths, so searches ship paths, not pixels.
-    n_jobs : int or None, default=None
-        Worker processes that decode in parallel; None uses every core, 1 none.
-    cache_bytes : int or "auto", default="auto"
-        With ``lazy=True``: collections up to this many decoded bytes are decoded once into
-        memory by the estimators; larger ones stream every epoch. "auto" is a quarter of
-        the machine's memory, 0 always streams.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, os
-    >>> from PIL import Image
-    >>> from sklearn_cnn.preprocessing import ImageLoader
-    >>> folder = tempfile.mkdtemp()
-    >>> paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
-    >>> for i, path in enumerate(paths):
-    ...     Image.fromarray(np.full((10, 12, 3), 100 * i, dtype=np.uint8)).save(path)
-    >>> ImageLoader().fit_transform(paths).shape
-    (3, 10, 12, 3)
-    >>> ImageLoader(size=8, color_mode="grayscale").fit_transform(paths).shape
-    (3, 8, 8, 1)
-    >>> ImageLoader(size=8, lazy=True).fit_transform(paths)
-    LazyImages(3 files, size=(8, 8), color_mode='rgb', first=...)
-    """
-
-    _parameter_constraints: dict = {
-        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
-        "color_mode": [StrOptions({"rgb", "grayscale"})],
-        "lazy": ["boolean"],
-        "n_jobs": [None, Integral],
-        "cache_bytes": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
-    }
-
-    def __init__(self, size=None, *, color_mode="rgb", lazy=False, n_jobs=None,
-                 cache_bytes="auto"):
-        self.size = size
-        self.color_mode = color_mode
-        self.lazy = lazy
-        self.n_jobs = n_jobs
-        self.cache_bytes = cache_bytes
-
-    def fit(self, X, y=None):
-        """Check the parameters and the paths; nothing is learned.
-
-        Parameters
-        ----------
-        X : list or 1-D array of str or os.PathLike
-            Image file paths.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-        """
-        self._validate_params()
-        check_size(self.size)
-        _check_paths(X)
-        return self
-
-    def transform(self, X):
-        """Decode (and resize) the image files.
-
-        Parameters
-        ----------
-        X : list or 1-D array of str or os.PathLike
-            Image file paths.
-
-        Returns
-        -------
-        ndarray of shape (n_files, height, width, channels), uint8, or LazyImages
-            The images; a lazy collection with ``lazy=True``.
-        """
-        self._validate_params()
-        images = LazyImages(_check_paths(X), size=self.size, color_mode=self.color_mode,
-                            n_jobs=self.n_jobs, cache_bytes=self.cache_bytes)
-        return images if self.lazy else images.to_array()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        return tags
-
-
-class ImageReshaper(_ImageTransformer):
+class ImageReshaper(ImageTransformer):
     """Turn flat rows (N, F) into images (N, H, W[, C]), and back.
 
     Parameters
@@ -259,7 +114,7 @@ class ImageReshaper(_ImageTransformer):
 
     _parameter_constraints: dict = {"image_shape": [None, tuple, list]}
 
-    def __init__(self, image_shape=None):
+    def __init__(self, *, image_shape=None):
         self.image_shape = image_shape
 
     def fit(self, X, y=None):
@@ -312,7 +167,7 @@ class ImageReshaper(_ImageTransformer):
         return X.reshape(len(X), -1)
 
 
-class PixelScaler(_Float32Output, OneToOneFeatureMixin, _ImageTransformer):
+class PixelScaler(Float32Output, OneToOneFeatureMixin, ImageTransformer):
     """Scale pixel values to [0, 1] by dividing by the maximum pixel value.
 
     The maximum is learnt in ``fit`` unless given, so digits' 0..16 and uint8's 0..255
@@ -340,7 +195,7 @@ class PixelScaler(_Float32Output, OneToOneFeatureMixin, _ImageTransformer):
 
     _parameter_constraints: dict = {"max_value": [None, Interval(Real, 0, None, closed="neither")]}
 
-    def __init__(self, max_value=None):
+    def __init__(self, *, max_value=None):
         self.max_value = max_value
 
     def fit(self, X, y=None):
@@ -396,7 +251,7 @@ class PixelScaler(_Float32Output, OneToOneFeatureMixin, _ImageTransformer):
         return (X * np.float32(self.data_max_)).astype(np.float32, copy=False)
 
 
-class ChannelStandardizer(_Float32Output, OneToOneFeatureMixin, _ImageTransformer):
+class ChannelStandardizer(Float32Output, OneToOneFeatureMixin, ImageTransformer):
     """Standardise each colour channel with the training data's mean and standard deviation.
 
     These are the normalisation statistics that travel with a fitted Pipeline, so that
@@ -432,7 +287,7 @@ class ChannelStandardizer(_Float32Output, OneToOneFeatureMixin, _ImageTransforme
         "data_format": [StrOptions({"channels_last", "channels_first"})],
     }
 
-    def __init__(self, data_format="channels_last"):
+    def __init__(self, *, data_format="channels_last"):
         self.data_format = data_format
 
     def fit(self, X, y=None):
@@ -456,7 +311,7 @@ class ChannelStandardizer(_Float32Output, OneToOneFeatureMixin, _ImageTransforme
         return self
 
     def _stats_shape(self, X: np.ndarray) -> tuple[int, ...]:
-        axis = _channel_axis(X, self.data_format)
+        axis = channel_axis(X, self.data_format)
         n_channels = 1 if axis is None else X.shape[axis]
         if n_channels != self.n_channels_:
             raise ValueError(f"X has {n_channels} channel(s), but {type(self).__name__} was "
@@ -501,7 +356,7 @@ class ChannelStandardizer(_Float32Output, OneToOneFeatureMixin, _ImageTransforme
         return (X * self.std_.reshape(shape) + self.mean_.reshape(shape)).astype(np.float32)
 
 
-class ImageResizer(_Float32Output, _ImageTransformer):
+class ImageResizer(Float32Output, ImageTransformer):
     """Resize images with torchvision's (antialiased) resize.
 
     Parameters
@@ -514,6 +369,13 @@ class ImageResizer(_Float32Output, _ImageTransformer):
         Antialias when shrinking (as PIL does).
     data_format : {"channels_last", "channels_first"}, default="channels_last"
         Layout of 4-D input.
+
+    Attributes
+    ----------
+    output_size_ : tuple of int
+        (height, width) of the resized images.
+    n_features_in_ : int
+        Values per input image.
 
     Notes
     -----
@@ -536,18 +398,12 @@ class ImageResizer(_Float32Output, _ImageTransformer):
         "data_format": [StrOptions({"channels_last", "channels_first"})],
     }
 
-    def __init__(self, size=224, *, interpolation="bilinear", antialias=True,
+    def __init__(self, *, size=224, interpolation="bilinear", antialias=True,
                  data_format="channels_last"):
         self.size = size
         self.interpolation = interpolation
         self.antialias = antialias
         self.data_format = data_format
-
-    def _output_size(self) -> list[int]:
-        size = [self.size, self.size] if isinstance(self.size, Integral) else list(self.size)
-        if len(size) != 2 or not all(isinstance(s, Integral) and s > 0 for s in size):
-            raise ValueError(f"size must be a positive int or (height, width), got {self.size!r}.")
-        return [int(s) for s in size]
 
     def fit(self, X, y=None):
         """Check the parameters and ``X``.
@@ -563,7 +419,7 @@ class ImageResizer(_Float32Output, _ImageTransformer):
         self : object
         """
         super().fit(X)
-        self._output_size()
+        self.output_size_ = check_size(self.size)
         return self
 
     def transform(self, X):
@@ -582,7 +438,7 @@ class ImageResizer(_Float32Output, _ImageTransformer):
         images = to_channels_last(X, data_format=self.data_format)
         if images.dtype != np.uint8:
             images = images.astype(np.float32, copy=False)
-        height, width = self._output_size()
+        height, width = self.output_size_
         out = np.empty((len(images), height, width, images.shape[-1]), dtype=images.dtype)
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms.v2 import functional as TF
@@ -601,7 +457,7 @@ class ImageResizer(_Float32Output, _ImageTransformer):
         return out[..., 0]
 
 
-class GrayscaleToRGB(_ImageTransformer):
+class GrayscaleToRGB(ImageTransformer):
     """Repeat a grayscale channel three times, for networks that expect RGB input.
 
     Three-channel input passes through unchanged, so the transformer can sit in a Pipeline
@@ -624,7 +480,7 @@ class GrayscaleToRGB(_ImageTransformer):
         "data_format": [StrOptions({"channels_last", "channels_first"})],
     }
 
-    def __init__(self, data_format="channels_last"):
+    def __init__(self, *, data_format="channels_last"):
         self.data_format = data_format
 
     def transform(self, X):
@@ -663,139 +519,3 @@ class GrayscaleToRGB(_ImageTransformer):
         X = np.asarray(X)
         images = to_channels_last(X, data_format=self.data_format)
         return images.mean(axis=-1)
-
-
-class PretrainedFeatures(_Float32Output, ClassNamePrefixFeaturesOutMixin, _ImageTransformer):
-    """Images → a pretrained backbone's pooled embeddings, for any scikit-learn model.
-
-    ``make_pipeline(PretrainedFeatures(), LogisticRegression())`` is transfer learning
-    without fine-tuning: the backbone's classifier layer is removed and the features
-    before it become the columns of a 2-D array. Images are adapted per batch on the
-    device (grayscale → RGB, resize, the weights' normalisation), in ``inference_mode``.
-
-    Parameters
-    ----------
-    backbone : str, default="resnet18"
-        A torchvision classification model (see :func:`sklearn_cnn.transfer.list_backbones`).
-    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
-        As in :class:`~sklearn_cnn.TransferClassifier`.
-    input_size : int or None, default=None
-        Side of the images the backbone sees; None takes the weights' size, or 224.
-    batch_size : int, default=64
-        Images per forward pass.
-    data_format : {"channels_last", "channels_first"}, default="channels_last"
-        Layout of 4-D input.
-    device : str or torch.device, default="auto"
-        Where the backbone runs.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the random initialisation when ``weights=None``.
-
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The headless backbone behind its input adapter.
-    device_ : torch.device
-        The device it runs on.
-    n_features_in_ : int
-        Values per input image.
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn_cnn.datasets import load_sample_patches
-    >>> from sklearn_cnn.preprocessing import PretrainedFeatures
-    >>> X, y = load_sample_patches(patch_size=32, n_patches=10)
-    >>> features = PretrainedFeatures("mobilenet_v3_small", weights=None, input_size=32,
-    ...                               device="cpu", random_state=0)
-    >>> features.fit_transform(X).shape
-    (20, 1024)
-    >>> make_pipeline(features, LogisticRegression()).fit(X, y).predict(X[:3]).shape
-    (3,)
-    """
-
-    _parameter_constraints: dict = {
-        "backbone": [str],
-        "weights": [None, str, os.PathLike, WEIGHTS_ENUM],
-        "input_size": [None, Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "data_format": [StrOptions({"channels_last", "channels_first"})],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, backbone="resnet18", *, weights="DEFAULT", input_size=None, batch_size=64,
-                 data_format="channels_last", device="auto", random_state=None):
-        self.backbone = backbone
-        self.weights = weights
-        self.input_size = input_size
-        self.batch_size = batch_size
-        self.data_format = data_format
-        self.device = device
-        self.random_state = random_state
-
-    def fit(self, X, y=None):
-        """Load the backbone and drop its classifier layer.
-
-        Parameters
-        ----------
-        X : array-like of images
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-        """
-        self._validate_params()
-        images = to_channels_last(self._validate(X, reset=True), data_format=self.data_format)
-        check_backbone_channels(images.shape[-1], self.backbone)
-        self.device_ = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model_ = self._headless(load_backbone(self.backbone, self.weights,
-                                                       self.input_size))
-        return self
-
-    def _headless(self, loaded) -> TransferNet:
-        loaded.model.set_submodule(loaded.head_name, nn.Identity())
-        adapter = InputAdapter(size=(loaded.input_size,) * 2, mean=loaded.mean, std=loaded.std)
-        self._n_features_out = loaded.in_features
-        return TransferNet(adapter=adapter, backbone=loaded.model).eval()
-
-    def _rebuild_model(self, input_size: int) -> TransferNet:
-        """The fitted model's architecture, to load saved weights into."""
-        return self._headless(load_backbone(self.backbone, None, input_size))
-
-    def transform(self, X):
-        """The pooled embeddings of the images.
-
-        Parameters
-        ----------
-        X : array-like of images
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features_out), float32
-        """
-        check_is_fitted(self)
-        images = to_channels_last(self._validate(X, reset=False), data_format=self.data_format)
-        check_backbone_channels(images.shape[-1], self.backbone)
-        model = self.model_.to(device=self.device_, memory_format=memory_format_for(
-            self.device_))
-        features = embed(model, ImageDataset(to_compact_tensor(images)),
-                         batch_size=self.batch_size, device=self.device_)
-        return features.cpu().numpy()
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "model_" in state and next(self.model_.buffers()).device.type != "cpu":
-            # Saved models load on machines without a GPU.
-            state["model_"] = copy.deepcopy(self.model_).cpu()
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "device_" in state and self.device_.type == "cuda" and not torch.cuda.is_available():
-            self.device_ = torch.device("cpu")

@@ -1,10 +1,14 @@
+"""Train-only augmentation (``augmentation.py``): per-sample transforms, and mixup and
+cutmix, which mix images and their targets in pairs."""
+
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 from torchvision.transforms import v2
 
 from sklearn_cnn import CNNClassifier
-from sklearn_cnn.augmentation import Augmentation, make_augmentation
+from sklearn_cnn.augmentation import Augmentation, LabelMixing, make_augmentation
 
 
 def _batch(n=64, size=8):
@@ -93,3 +97,69 @@ def test_augmentation_helps_on_small_training_sets(digits):
         clf = CNNClassifier(augment=augment, max_epochs=40, device="cpu", random_state=0)
         scores[augment] = clf.fit(X[:200], y[:200]).score(X[200:], y[200:])
     assert scores["crop"] > scores[None]
+
+
+MIX = dict(filters=(8, 16), batch_size=16, device="cpu", random_state=0)
+
+
+# ------------------------------------------------------------------- mixup and cutmix
+@pytest.mark.parametrize("mixup, cutmix", [(True, False), (False, True), (True, True)])
+def test_images_and_labels_are_mixed_in_the_same_proportion(mixup, cutmix):
+    # Image i is filled with the value i and has its own class i: a mixed image's mean is
+    # then the label-weighted mean of the classes, whether blended (mixup) or pasted
+    # (cutmix, where the label share is the pasted area).
+    x = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 1, 10, 10)
+    y = torch.arange(6)
+    mixing = LabelMixing(6, mixup=mixup, cutmix=cutmix)
+    mixed, soft = mixing(x, y, torch.Generator().manual_seed(0))
+    assert torch.allclose(soft.sum(1), torch.ones(6)) and (soft > 0).sum() > 6
+    np.testing.assert_allclose(mixed.mean(dim=(1, 2, 3)), soft @ torch.arange(6.0), atol=1e-5)
+    again = mixing(x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(mixed, again[0]) and torch.equal(soft, again[1])
+    assert torch.equal(x, torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 10, 10))
+
+
+class _Targets(Callback):
+    """What each batch's targets were, and how many of the training predictions took the
+    larger share of the (soft) target."""
+
+    def initialize(self):
+        self.seen, self.right = [], {}
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        self.seen.append((training, batch[1].dim()))
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            epoch = len(net.history)
+            right = int((y_pred.argmax(1) == batch[1].argmax(1)).sum())
+            count, total = self.right.get(epoch, (0, 0))
+            self.right[epoch] = (count + right, total + len(batch[1]))
+
+
+@pytest.mark.parametrize("augment", ["mixup", "cutmix", ("standard", "mixup"),
+                                     ("flip", "mixup", "cutmix")])
+def test_mixing_touches_training_batches_only(digits, augment):
+    X, y = digits
+    spy = _Targets()
+    clf = CNNClassifier(**MIX, max_epochs=2, augment=augment, early_stopping=True,
+                        callbacks=[spy]).fit(X[:300], y[:300])
+    assert {dim for training, dim in spy.seen if training} == {2}  # soft targets
+    assert {dim for training, dim in spy.seen if not training} == {1}  # validation: labels
+    inputs = []
+    handle = clf.module_.register_forward_pre_hook(lambda m, a: inputs.append(a[0].clone()))
+    proba = clf.predict_proba(X[:20])
+    handle.remove()
+    expected = torch.from_numpy(X[:20, None].astype(np.float32))
+    assert torch.equal(inputs[0].contiguous(), expected)  # the images, unmixed
+    np.testing.assert_array_equal(proba, clf.predict_proba(X[:20]))
+    # Training accuracy counts a prediction right when it takes the larger share.
+    for epoch, (right, total) in spy.right.items():
+        assert clf.history_[epoch - 1, "train_acc"] == pytest.approx(right / total)
+
+
+def test_unknown_augment_entries_are_refused(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"Unknown augment=\('flip', 'mixer'\)"):
+        CNNClassifier(**MIX, augment=("flip", "mixer")).fit(X[:50], y[:50])

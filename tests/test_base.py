@@ -261,16 +261,3 @@ def test_verbose_output_is_plain_text_outside_a_terminal(digits, capsys):
     text = out.out + out.err
     assert "train_loss" in text
     assert "\x1b[" not in text and "%|" not in text
-
-
-def test_cpu_prediction_batches_keep_activations_in_cache():
-    # Measured on the default ConvNet: fastest at 2**16 input pixels a batch in float32 and
-    # 2**17 in bfloat16; at least 16 images (ResNets at 224×224).
-    import torch as _torch
-
-    clf = CNNClassifier()
-    cpu = _torch.device("cpu")
-    assert clf._predict_batch_size(cpu, 32 * 32) == 64
-    assert clf._predict_batch_size(cpu, 32 * 32, bfloat16=True) == 128
-    assert clf._predict_batch_size(cpu, 8 * 8, bfloat16=True) == 2048
-    assert clf._predict_batch_size(cpu, 224 * 224) == 16

@@ -3,13 +3,13 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cnn import CNNClassifier, TransferClassifier
+from sklearn_cnn.feature_extraction import PretrainedFeatures
 from sklearn_cnn.preprocessing import (
     ChannelStandardizer,
     GrayscaleToRGB,
     ImageReshaper,
     ImageResizer,
     PixelScaler,
-    PretrainedFeatures,
 )
 
 # Fast constructor arguments: tiny networks, few epochs (the checks fit hundreds of times).
@@ -27,7 +27,7 @@ ESTIMATORS = [
     # the running statistics unconverged after these few steps; fit now recomputes them.
     TransferClassifier(backbone="mobilenet_v3_small", weights=None, input_size=16,
                        freeze="none", max_epochs=5, lr=0.003, device="cpu", random_state=0),
-    PretrainedFeatures("mobilenet_v3_small", weights=None, input_size=16, device="cpu"),
+    PretrainedFeatures(backbone="mobilenet_v3_small", weights=None, input_size=16, device="cpu"),
 ]
 
 EXPECTED_FAILED_CHECKS: dict = {

@@ -19,7 +19,14 @@ from skorch.callbacks import Callback
 from sklearn_cnn import CNNClassifier, TransferClassifier
 from sklearn_cnn import _base as base
 from sklearn_cnn import _training as training
-from sklearn_cnn._data import BatchIterator, ImageDataset, place_dataset, to_compact_tensor
+from sklearn_cnn._data import (
+    BatchIterator,
+    ImageDataset,
+    place_dataset,
+    prediction_batch_size,
+    to_compact_tensor,
+)
+from sklearn_cnn.networks import network_input_size
 
 pytestmark = pytest.mark.cuda
 
@@ -124,14 +131,13 @@ def test_fit_and_predict_from_host_memory(monkeypatch):
 
 def test_prediction_batches_on_cuda_hold_more_small_images():
     X, y = _bright_quadrant(n=64, size=8)
-    clf = CNNClassifier(**CUDA).fit(X, y)
-    assert clf._predict_batch_size(torch.device("cuda"), 64) == base._PREDICT_PIXELS // 64
-    assert clf._predict_batch_size(torch.device("cpu"), 64) == base._CPU_PREDICT_PIXELS // 64
+    assert prediction_batch_size(torch.device("cuda"), pixels=64, batch_size=32) == 2**21 // 64
+    assert prediction_batch_size(torch.device("cpu"), pixels=64, batch_size=32) == 2**16 // 64
     large = TransferClassifier(backbone="resnet18", weights=None, batch_size=8, max_epochs=1,
                                device="cuda").fit(X[:16], y[:16])
-    pixels = large._network_input_pixels(large.module_, (8, 8))
-    assert pixels == 224 * 224  # the backbone sees the resized images
-    assert large._predict_batch_size(torch.device("cuda"), pixels) == 41
+    # The backbone sees the resized images.
+    assert network_input_size(large.module_, (8, 8)) == (224, 224)
+    assert prediction_batch_size(torch.device("cuda"), pixels=224 * 224, batch_size=8) == 41
 
 
 @pytest.mark.parametrize("precision, dtype", [("auto", torch.bfloat16), ("bfloat16",

@@ -1,90 +1,18 @@
-"""Input validation (``_data.py`` and the estimators' one validation path): every bad input
-gets an error from our code that names the problem and the fix, before torch sees it."""
+"""Image arrays for the network (``_data.py``): statistics, sizes, the batch iterator."""
 
 import numpy as np
 import pytest
 import torch
 
-from sklearn_cnn import CNNClassifier
-from sklearn_cnn._data import BatchIterator, ImageDataset, channel_statistics, count_batches
-from sklearn_cnn.preprocessing import PretrainedFeatures
-
-FAST = dict(filters=(8,), max_epochs=1, batch_size=16, device="cpu", random_state=0)
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    rng = np.random.RandomState(0)
-    X = rng.uniform(size=(20, 6, 6, 3)).astype(np.float32)
-    y = np.array([0, 1] * 10)
-    return CNNClassifier(**FAST).fit(X, y), X, y
-
-
-@pytest.mark.parametrize("X, error, match", [
-    ([np.zeros((6, 6, 3)), np.zeros((5, 7, 3))], ValueError,
-     r"list of 2 images of 2 different shapes \(\(5, 7, 3\), \(6, 6, 3\)\).*ImageLoader\(size="),
-    (["a.png", "b.png"], TypeError, r"2 file paths \(e.g. 'a.png'\).*ImageLoader"),
-])
-def test_lists_that_are_not_a_batch_of_images(X, error, match):
-    with pytest.raises(error, match=match):
-        CNNClassifier(**FAST).fit(X, [0, 1])
-
-
-def test_path_objects_are_recognised_as_files(tmp_path):
-    with pytest.raises(TypeError, match="file paths"):
-        CNNClassifier(**FAST).fit([tmp_path / "a.png", tmp_path / "b.png"], [0, 1])
-
-
-@pytest.mark.parametrize("single", [lambda X: X[0], lambda X: X[0].tolist()])
-def test_a_single_image_without_the_batch_axis(fitted, single):
-    clf, X, _ = fitted
-    with pytest.raises(ValueError, match=r"shape \(6, 6, 3\) of a single image.*X\[np.newaxis\]"):
-        clf.predict(single(X))
-    assert clf.predict(X[:1]).shape == (1,)
-
-
-def test_labels_with_none_among_strings():
-    X = np.zeros((4, 6, 6))
-    with pytest.raises(ValueError, match=r"1 missing label\(s\) \(None\).*positions \[2\]"):
-        CNNClassifier(**FAST).fit(X, np.array(["a", "b", None, "a"], dtype=object))
-
-
-@pytest.mark.parametrize("params, error, match", [
-    ({"callbacks": ["x"]}, TypeError, r"callbacks\[0\] is 'x'.*skorch callback instances"),
-    ({"callbacks": [("name", 3)]}, TypeError, r"callbacks\[0\]"),
-    ({"optimizer": torch.optim.LBFGS}, ValueError, "LBFGS needs a closure"),
-    ({"augment": lambda batch: None}, TypeError, r"returned None.*same shape"),
-    ({"augment": lambda batch: batch[:, :, 1:]}, TypeError,
-     r"returned a tensor of shape \(16, 3, 5, 6\) for a training batch of shape \(16, 3, 6, 6\)"),
-])
-def test_bad_parameters_name_the_problem(fitted, params, error, match):
-    _, X, y = fitted
-    with pytest.raises(error, match=match):
-        CNNClassifier(**{**FAST, **params}).fit(X, y)
-
-
-def test_parameters_broken_after_fit_are_caught_at_predict(fitted):
-    clf, X, _ = fitted
-    from sklearn.base import clone
-
-    broken = clone(clf).fit(X, fitted[2]).set_params(batch_size=0)
-    with pytest.raises(ValueError, match="batch_size"):
-        broken.predict(X)
-
-
-def test_partial_fit_with_one_class_blames_classes(fitted):
-    _, X, y = fitted
-    with pytest.raises(ValueError, match="but classes has only one class"):
-        CNNClassifier(**FAST).partial_fit(X, np.zeros(20), classes=[0])
-
-
-@pytest.mark.parametrize("channels", [4, 5])
-def test_pretrained_features_refuse_other_channel_counts(channels):
-    X = np.zeros((2, 16, 16, channels), dtype=np.uint8)
-    features = PretrainedFeatures("mobilenet_v3_small", weights=None, input_size=16,
-                                  device="cpu")
-    with pytest.raises(ValueError, match=f"RGB images, but these have {channels} channels"):
-        features.fit(X)
+from sklearn_cnn._data import (
+    BatchIterator,
+    ImageDataset,
+    channel_statistics,
+    check_size,
+    count_batches,
+    pixel_range,
+    prediction_batch_size,
+)
 
 
 def test_channel_statistics_stream_in_chunks():
@@ -111,10 +39,31 @@ def test_datasets_know_their_image_size(tmp_path):
     # (N, C, H, W), cached features (N, F) have none.
     from PIL import Image
 
-    from sklearn_cnn._files import LazyImages
+    from sklearn_cnn.files import LazyImages
 
     path = tmp_path / "a.png"
     Image.fromarray(np.zeros((6, 10, 3), np.uint8)).save(path)
     assert ImageDataset(LazyImages([path, path])).image_size == (6, 10)
     assert ImageDataset(torch.zeros(2, 3, 6, 10)).image_size == (6, 10)
     assert ImageDataset(torch.zeros(2, 512)).image_size is None
+
+
+def test_sizes_are_parsed_in_one_place():
+    assert check_size(5) == (5, 5) and check_size((3, 4)) == (3, 4) and check_size(None) is None
+    for bad in [0, (3,), (3, 0), "8", (2.5, 3), True]:
+        with pytest.raises(ValueError, match="size must be a positive int or"):
+            check_size(bad)
+
+
+def test_pixel_range_scales_uint8_and_reads_in_chunks():
+    images = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3, 1) * 10
+    assert pixel_range(images, chunk=1) == (0.0, 170 / 255)
+    assert pixel_range(np.array([[[[-2.0]]], [[[5.0]]]]), chunk=1) == (-2.0, 5.0)
+
+
+def test_prediction_batches_keep_activations_in_cache():
+    cpu = torch.device("cpu")
+    # 2**16 input pixels a batch in float32, twice as many in bfloat16, at least 16 images.
+    assert prediction_batch_size(cpu, pixels=64, batch_size=32) == 1024
+    assert prediction_batch_size(cpu, pixels=64, batch_size=32, bfloat16=True) == 2048
+    assert prediction_batch_size(cpu, pixels=224 * 224, batch_size=32) == 16

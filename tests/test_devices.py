@@ -72,7 +72,7 @@ def test_auto_precision_avoids_bfloat16_on_strided_convolutions_of_tiny_maps():
     # oneDNN's bfloat16 weight gradients are sporadically NaN for a stride-2 convolution on a
     # 1×1 map (ResNet's last stage at 16 pixels): "auto" trains such networks in float32.
     from sklearn_cnn._training import has_tiny_convolutions
-    from sklearn_cnn.transfer import load_backbone
+    from sklearn_cnn.backbones import load_backbone
 
     resnet = load_backbone("resnet18").model.eval()
     assert has_tiny_convolutions(resnet, (16, 16, 3))

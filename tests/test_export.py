@@ -7,6 +7,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_cnn import CNNClassifier, TransferClassifier, to_onnx
 from sklearn_cnn.datasets import load_sample_patches
+from sklearn_cnn.feature_extraction import PretrainedFeatures
 from sklearn_cnn.preprocessing import (
     ChannelStandardizer,
     GrayscaleToRGB,
@@ -14,7 +15,6 @@ from sklearn_cnn.preprocessing import (
     ImageReshaper,
     ImageResizer,
     PixelScaler,
-    PretrainedFeatures,
 )
 
 ort = pytest.importorskip("onnxruntime")
@@ -111,7 +111,7 @@ def test_mixed_pipelines_export_through_skl2onnx(digits):
 
 def test_pretrained_features_and_zipmap(photos):
     X, y = photos
-    features = PretrainedFeatures("resnet18", weights=None, input_size=32, device="cpu",
+    features = PretrainedFeatures(backbone="resnet18", weights=None, input_size=32, device="cpu",
                                   random_state=0).fit(X)
     (out,) = _run(to_onnx(features, X[:2]), X[:10])
     np.testing.assert_allclose(out, features.transform(X[:10]), atol=1e-4, rtol=1e-4)

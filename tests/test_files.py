@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import _safe_indexing
 
 from sklearn_cnn import CNNClassifier, TransferClassifier
-from sklearn_cnn._files import LazyImages, decode_image
 from sklearn_cnn.datasets import load_image_folder
+from sklearn_cnn.files import LazyImages, decode_image
 from sklearn_cnn.preprocessing import ImageLoader, ImageResizer
 
 FAST = dict(filters=(8, 16), max_epochs=3, device="cpu", random_state=0)
@@ -168,7 +168,7 @@ def test_pipeline_on_paths_and_grid_search_in_processes(photo_folder):
 
 
 def test_pipeline_memory_caches_the_loading_step(photo_folder, tmp_path, monkeypatch):
-    import sklearn_cnn._files as files
+    import sklearn_cnn.files as files
 
     calls = []
     original = files.decode_image
@@ -189,9 +189,9 @@ def test_streaming_memory_does_not_grow_with_the_number_of_files(photo_folder, m
     # decodes a fixed-size sample for statistics and checks (4096 and 1024 images; 16 here,
     # so that this small test is past them; benchmarks/bench_files.py shows 5k vs 20k files).
     import sklearn_cnn._base as base
-    import sklearn_cnn._data as data
+    import sklearn_cnn.files as files
 
-    monkeypatch.setattr(data, "_STATISTICS_SAMPLE", 16)
+    monkeypatch.setattr(files, "_STATISTICS_SAMPLE", 16)
     monkeypatch.setattr(base, "_CHECK_SAMPLES", 16)
     X, y = load_image_folder(photo_folder, size=16, lazy=True, cache_bytes=0, n_jobs=1)
 

@@ -1,17 +1,15 @@
 """sklearn_cnn.inspection: Grad-CAM, top losses, the learning-rate range test, the summary;
-and the pictures of them in sklearn_cnn.plotting."""
+and the pictures of them in sklearn_cnn.plotting (which depends on inspection)."""
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 from sklearn.pipeline import make_pipeline
-from skorch.callbacks import Callback
 
 matplotlib.use("Agg")
 
 from sklearn_cnn import CNNClassifier, TransferClassifier, inspection, plotting  # noqa: E402  # noqa: E402
-from sklearn_cnn.augmentation import LabelMixing  # noqa: E402
 from sklearn_cnn.preprocessing import PixelScaler  # noqa: E402
 
 FAST = dict(filters=(8, 16), batch_size=16, device="cpu", random_state=0)
@@ -122,73 +120,17 @@ def test_the_suggested_lr_trains_digits(digits):
     assert tuned.score(X_test, y_test) >= 0.98, found.suggestion
 
 
-def test_summary_and_pictures_are_reachable_from_inspection(quadrants):
+def test_summary_of_an_estimator_or_a_pipeline(quadrants):
     clf, X, y, _ = quadrants
     assert inspection.summary(clf) == clf.summary()
-    assert inspection.plot_history is plotting.plot_history
-    assert inspection.plot_class_activation_maps is plotting.plot_class_activation_maps
+    assert inspection.summary(make_pipeline(PixelScaler(), clf)) == clf.summary()
+    with pytest.raises(TypeError, match="Expected a fitted sklearn-cnn estimator"):
+        inspection.summary(PixelScaler())
+
+
+def test_activation_maps_draw_over_the_images(quadrants):
+    clf, X, y, _ = quadrants
     fig = plotting.plot_class_activation_maps(clf, X[:6], y[:6])
     assert len(fig.axes) == 6 and fig.axes[0].get_title().startswith("true")
     fig = plotting.plot_top_losses(clf, X, y, k=4)
     assert "p(true)" in fig.axes[0].get_title()
-
-
-def test_plot_history_marks_the_restored_epoch(digits):
-    X, y = digits
-    clf = CNNClassifier(**FAST, max_epochs=30, lr=0.5, optimizer="sgd", lr_schedule=None,
-                        early_stopping=True, patience=3).fit(X[:400], y[:400])
-    best = int(np.argmin(clf.history_[:, "valid_loss"])) + 1
-    assert best < len(clf.history_)
-    labels = plotting.plot_history(clf).axes[0].get_legend_handles_labels()[1]
-    assert f"restored (epoch {best})" in labels
-
-
-# ------------------------------------------------------------------- mixup and cutmix
-@pytest.mark.parametrize("mixup, cutmix", [(True, False), (False, True), (True, True)])
-def test_images_and_labels_are_mixed_in_the_same_proportion(mixup, cutmix):
-    # Image i is filled with the value i and has its own class i: a mixed image's mean is
-    # then the label-weighted mean of the classes, whether blended (mixup) or pasted
-    # (cutmix, where the label share is the pasted area).
-    x = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 1, 10, 10)
-    y = torch.arange(6)
-    mixing = LabelMixing(6, mixup=mixup, cutmix=cutmix)
-    mixed, soft = mixing(x, y, torch.Generator().manual_seed(0))
-    assert torch.allclose(soft.sum(1), torch.ones(6)) and (soft > 0).sum() > 6
-    np.testing.assert_allclose(mixed.mean(dim=(1, 2, 3)), soft @ torch.arange(6.0), atol=1e-5)
-    again = mixing(x, y, torch.Generator().manual_seed(0))
-    assert torch.equal(mixed, again[0]) and torch.equal(soft, again[1])
-    assert torch.equal(x, torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 10, 10))
-
-
-class _Targets(Callback):
-    def initialize(self):
-        self.seen = []
-        return self
-
-    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        self.seen.append((training, batch[1].dim()))
-
-
-@pytest.mark.parametrize("augment", ["mixup", "cutmix", ("standard", "mixup"),
-                                     ("flip", "mixup", "cutmix")])
-def test_mixing_touches_training_batches_only(digits, augment):
-    X, y = digits
-    spy = _Targets()
-    clf = CNNClassifier(**FAST, max_epochs=2, augment=augment, early_stopping=True,
-                        callbacks=[spy]).fit(X[:300], y[:300])
-    assert {dim for training, dim in spy.seen if training} == {2}  # soft targets
-    assert {dim for training, dim in spy.seen if not training} == {1}  # validation: labels
-    inputs = []
-    handle = clf.module_.register_forward_pre_hook(lambda m, a: inputs.append(a[0].clone()))
-    proba = clf.predict_proba(X[:20])
-    handle.remove()
-    expected = torch.from_numpy(X[:20, None].astype(np.float32))
-    assert torch.equal(inputs[0].contiguous(), expected)  # the images, unmixed
-    np.testing.assert_array_equal(proba, clf.predict_proba(X[:20]))
-    assert 0 <= clf.history_[-1, "train_acc"] <= 1
-
-
-def test_unknown_augment_entries_are_refused(digits):
-    X, y = digits
-    with pytest.raises(ValueError, match=r"Unknown augment=\('flip', 'mixer'\)"):
-        CNNClassifier(**FAST, augment=("flip", "mixer")).fit(X[:50], y[:50])

@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_cnn
 from sklearn_cnn import CNNClassifier, TransferClassifier
 from sklearn_cnn.datasets import load_sample_patches
+from sklearn_cnn.feature_extraction import PretrainedFeatures
 from sklearn_cnn.preprocessing import (
     ChannelStandardizer,
     GrayscaleToRGB,
@@ -23,7 +24,6 @@ from sklearn_cnn.preprocessing import (
     ImageReshaper,
     ImageResizer,
     PixelScaler,
-    PretrainedFeatures,
 )
 
 FAST = dict(filters=(8, 16), max_epochs=2, batch_size=16, device="cpu", random_state=0)
@@ -95,7 +95,7 @@ def test_transfer_classifier_and_transformers_round_trip(photos, tmp_path):
     loaded = sklearn_cnn.load(sklearn_cnn.save(pipe, tmp_path / "t.safetensors"))
     np.testing.assert_array_equal(loaded.predict_proba(gray), pipe.predict_proba(gray))
     assert loaded[-1].module_.adapter.size == (24, 24)
-    features = PretrainedFeatures("resnet18", weights=None, input_size=16, device="cpu",
+    features = PretrainedFeatures(backbone="resnet18", weights=None, input_size=16, device="cpu",
                                   random_state=0).fit(X)
     again = sklearn_cnn.load(sklearn_cnn.save(features, tmp_path / "f.safetensors"))
     np.testing.assert_array_equal(again.transform(X), features.transform(X))

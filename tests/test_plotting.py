@@ -1,4 +1,7 @@
+"""The pictures (``plotting.py``): learning curves, filters, class activation maps."""
+
 import matplotlib
+import numpy as np
 import pytest
 from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.pipeline import make_pipeline
@@ -52,3 +55,14 @@ def test_unfitted_is_an_error():
 
     with pytest.raises(NotFittedError):
         plot_history(CNNClassifier())
+
+
+def test_plot_history_marks_the_restored_epoch(digits):
+    X, y = digits
+    clf = CNNClassifier(filters=(8, 16), batch_size=16, device="cpu", random_state=0,
+                        max_epochs=30, lr=0.5, optimizer="sgd", lr_schedule=None,
+                        early_stopping=True, patience=3).fit(X[:400], y[:400])
+    best = int(np.argmin(clf.history_[:, "valid_loss"])) + 1
+    assert best < len(clf.history_)
+    labels = plot_history(clf).axes[0].get_legend_handles_labels()[1]
+    assert f"restored (epoch {best})" in labels

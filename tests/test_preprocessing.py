@@ -78,8 +78,12 @@ def test_resizer_layouts_and_dtypes():
 def test_grayscale_to_rgb():
     out = GrayscaleToRGB().fit_transform(GRAY)
     assert out.shape == (5, 6, 7, 3)
-    np.testing.assert_array_equal(out[..., 0], out[..., 2])
-    assert GrayscaleToRGB().fit_transform(RGB8) is not None
+    for channel in range(3):  # each channel is the grayscale image
+        np.testing.assert_array_equal(out[..., channel], GRAY)
+    first = GrayscaleToRGB(data_format="channels_first").fit_transform(GRAY[:, None])
+    assert first.shape == (5, 3, 6, 7)
+    np.testing.assert_array_equal(first[:, 1], GRAY)
+    np.testing.assert_allclose(GrayscaleToRGB().fit(GRAY).inverse_transform(out), GRAY)
     np.testing.assert_array_equal(GrayscaleToRGB().fit_transform(RGB8), RGB8)
     with pytest.raises(ValueError, match="2 channels"):
         GrayscaleToRGB().fit_transform(np.zeros((2, 4, 4, 2)))

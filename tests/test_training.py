@@ -1,3 +1,6 @@
+"""Training options the estimators hand to skorch (``_training.py``): early stopping,
+class weights, test-time augmentation, verbosity, the summary, compilation."""
+
 import re
 
 import numpy as np
@@ -65,37 +68,6 @@ def test_class_weight_changes_the_loss(digits):
     assert smooth.net_.criterion_.label_smoothing == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("schedule, expected", [
-    (None, [0.01] * 6),
-    ("cosine", [0.01 * (1 + np.cos(np.pi * e / 6)) / 2 for e in range(6)]),
-    ("step", [0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]),
-])
-def test_epoch_schedules(digits, schedule, expected):
-    X, y = digits
-    clf = CNNClassifier(**{**FAST, "max_epochs": 6}, lr=0.01, lr_schedule=schedule)
-    np.testing.assert_allclose(clf.fit(X[:100], y[:100]).history_[:, "lr"], expected, rtol=1e-6)
-
-
-def test_onecycle_steps_per_batch(digits):
-    X, y = digits
-    clf = CNNClassifier(**{**FAST, "max_epochs": 4}, lr=0.01, lr_schedule="onecycle").fit(
-        X[:128], y[:128])
-    lrs = clf.history_[:, "lr"]
-    assert lrs[0] == pytest.approx(0.01 / 25)  # OneCycleLR starts at max_lr / div_factor
-    assert max(lrs) > lrs[0] and lrs[-1] < max(lrs)
-    assert clf.net_.callbacks_[[n for n, _ in clf.net_.callbacks_].index("lr_schedule")][
-        1].lr_scheduler_.last_epoch == 4 * 4
-
-
-def test_plateau_halves_the_rate_when_the_loss_stalls(digits):
-    X, y = digits
-    clf = CNNClassifier(**{**FAST, "max_epochs": 12}, lr=0.5, optimizer="sgd",
-                        lr_schedule="plateau", early_stopping=True, patience=12)
-    lrs = clf.fit(X[:300], y[:300]).history_[:, "lr"]
-    assert lrs[0] == 0.5 and min(lrs) <= 0.25
-    assert all(b in (a, a / 2) for a, b in zip(lrs, lrs[1:]))
-
-
 def test_tta_averages_with_mirrored_images(digits):
     X, y = digits
     clf = CNNClassifier(**FAST).fit(X[:200], y[:200])
@@ -116,7 +88,7 @@ def test_verbose_prints_epochs(digits, capsys):
 def test_summary_before_and_after_fit(digits):
     X, y = digits
     clf = CNNClassifier(filters=(8, 16), device="cpu")
-    before = clf.summary(input_shape=(8, 8, 1), n_classes=10)
+    before = clf.summary(input_shape=(8, 8, 1), n_outputs=10)
     assert "features.0 (Conv2d)" in before and "(16, 2, 2)" in before
     assert not hasattr(clf, "net_")
     clf.set_params(max_epochs=1).fit(X[:100], y[:100])
@@ -126,7 +98,7 @@ def test_summary_before_and_after_fit(digits):
     with pytest.raises(ValueError, match="input_shape"):
         CNNClassifier().summary()
     frozen = TransferClassifier(backbone="resnet18", weights=None, input_size=32).summary(
-        (32, 32, 3), n_classes=3)
+        (32, 32, 3), n_outputs=3)
     assert frozen.trainable_params == 512 * 3 + 3
     assert f"Frozen params: {frozen.total_params - frozen.trainable_params:,}" in frozen
 

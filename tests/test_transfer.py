@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -11,7 +8,6 @@ from skorch.callbacks import Callback
 from sklearn_cnn import TransferClassifier
 from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.networks import TransferNet
-from sklearn_cnn.transfer import load_backbone
 
 # These tests freeze random backbones on purpose (fast, no downloads);
 # test_frozen_random_backbone_warns checks the warning itself.
@@ -130,86 +126,6 @@ def test_grayscale_and_rgb_of_other_sizes(shape):
     assert clf.predict_proba(X).shape == (12, 2)
 
 
-def test_default_weights_read_from_the_hub_cache(patches, weights_file, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setenv("SKLEARN_CNN_OFFLINE", "1")
-    enum = torchvision.models.get_model_weights("mobilenet_v3_small").DEFAULT
-    cached = tmp_path / "hub" / "checkpoints" / os.path.basename(urlparse(enum.url).path)
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(Path(weights_file).read_bytes())
-    backbone = load_backbone("mobilenet_v3_small", "DEFAULT")
-    expected = torch.load(weights_file, weights_only=True)["features.0.0.weight"]
-    torch.testing.assert_close(backbone.model.features[0][0].weight, expected)
-    assert backbone.input_size == 224 and backbone.mean == pytest.approx((0.485, 0.456, 0.406))
-
-
-def test_default_weights_offline_error_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setenv("SKLEARN_CNN_OFFLINE", "1")
-    expected = str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
-    with pytest.raises(ValueError) as info:
-        TransferClassifier(backbone="resnet18", device="cpu").fit(
-            np.zeros((4, 8, 8, 3), np.uint8), [0, 1, 0, 1]
-        )
-    message = str(info.value)
-    assert expected in message and "weights='path/to/file.pth'" in message
-    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
-
-
-def test_unknown_backbone_lists_close_names():
-    with pytest.raises(ValueError, match=r"Unknown backbone 'resnet19'.*'resnet18'"):
-        TransferClassifier(backbone="resnet19").fit(np.zeros((4, 8, 8)), [0, 1] * 2)
-
-
-def test_bad_weights(tmp_path, patches):
-    X, y = patches
-    wrong = tmp_path / "resnet.pth"
-    torch.save(torchvision.models.resnet18().state_dict(), wrong)
-    with pytest.raises(ValueError, match="do not fit"):
-        TransferClassifier(**SMALL, weights=wrong).fit(X, y)
-    with pytest.raises(ValueError, match="does not exist"):
-        TransferClassifier(**SMALL, weights=str(tmp_path / "missing.pth")).fit(X, y)
-    with pytest.raises(ValueError, match="neither a file nor one of"):
-        TransferClassifier(**SMALL, weights="IMAGENET9K").fit(X, y)
-    with pytest.raises(ValueError, match="no linear classifier"):
-        TransferClassifier(**{**SMALL, "backbone": "squeezenet1_0"}, weights=None).fit(X, y)
-    with pytest.raises(ValueError, match="these have 2 channels"):
-        TransferClassifier(**SMALL, weights=None).fit(np.zeros((4, 8, 8, 2)), [0, 1] * 2)
-
-
-@pytest.mark.parametrize("make, match", [
-    (lambda path: path.mkdir(), "is a folder"),
-    (lambda path: path.write_bytes(b""), r"is empty \(0 bytes\)"),
-    (lambda path: path.write_bytes(np.random.RandomState(0).bytes(4096)),
-     r"not a PyTorch weights file.*torch.save\(model.state_dict\(\), path\)"),
-    (lambda path: torch.save(torchvision.models.mobilenet_v3_small(), path),
-     r"pickled Python objects.*would run code.*model.state_dict\(\)"),
-])
-def test_weights_files_that_cannot_be_read(tmp_path, patches, make, match):
-    path = tmp_path / "weights.pth"
-    make(path)
-    with pytest.raises(ValueError, match=match) as info:
-        TransferClassifier(**SMALL, weights=path).fit(*patches)
-    assert "weights_only=False" not in str(info.value)  # advice we would never take
-
-
-def test_safetensors_weights(tmp_path, weights_file, patches):
-    safetensors = pytest.importorskip("safetensors.torch")
-    path = tmp_path / "mobilenet.safetensors"
-    safetensors.save_file(torch.load(weights_file, weights_only=True), str(path))
-    clf = TransferClassifier(**{**SMALL, "max_epochs": 1}, weights=path).fit(*patches)
-    expected = torch.load(weights_file, weights_only=True)["features.0.0.weight"]
-    torch.testing.assert_close(clf.module_.backbone.features[0][0].weight, expected)
-
-
-def test_head_of_another_class_count_is_replaced(tmp_path, patches):
-    model = torchvision.models.mobilenet_v3_small(num_classes=7)
-    path = tmp_path / "seven.pth"
-    torch.save(model.state_dict(), path)
-    clf = TransferClassifier(**{**SMALL, "max_epochs": 1}, weights=path).fit(*patches)
-    assert clf.predict_proba(patches[0]).shape[1] == 2
-
-
 def test_a_fitted_backbone_is_reusable_as_weights(tmp_path, patches):
     X, y = patches
     source = TransferClassifier(**{**SMALL, "max_epochs": 1}, weights=None, freeze="none")
@@ -231,6 +147,22 @@ def _uncached(monkeypatch):
     monkeypatch.setattr(transfer, "feature_cache_split", lambda module: None)
 
 
+class _StemImages(Callback):
+    """Counts the images that reach the backbone's first convolution while the epochs run
+    (from on_train_begin to on_train_end): 0 when the epochs train on cached features."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.images = 0
+        stem = next(m for m in net.module_.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+        self.handle = stem.register_forward_hook(self.count)
+
+    def count(self, layer, inputs, output):
+        self.images += len(inputs[0])
+
+    def on_train_end(self, net, **kwargs):
+        self.handle.remove()
+
+
 @pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small"])
 def test_frozen_backbone_features_are_computed_once(patches, tmp_path, backbone,
                                                     monkeypatch):
@@ -240,28 +172,28 @@ def test_frozen_backbone_features_are_computed_once(patches, tmp_path, backbone,
     torch.save(torchvision.models.get_model(backbone).state_dict(), path)
     kwargs = {**SMALL, "backbone": backbone, "max_epochs": 3, "weights": path,
               "early_stopping": True, "validation_fraction": 0.25, "precision": "float32"}
-    cached = TransferClassifier(**kwargs).fit(X, y)
-    assert cached.net_.cached_features_
-    calls = []
-    module = cached.module_
-    handle = module.backbone.register_forward_hook(lambda *a: calls.append(1))
+    stem = _StemImages()
+    cached = TransferClassifier(**kwargs, callbacks=[stem]).fit(X, y)
+    assert stem.images == 0  # the epochs never ran the backbone
     with monkeypatch.context() as patch:
         _uncached(patch)
-        full = TransferClassifier(**kwargs).fit(X, y)
-    handle.remove()
-    assert not full.net_.cached_features_ and not calls
+        full = TransferClassifier(**kwargs, callbacks=[stem]).fit(X, y)
+    assert stem.images == 3 * len(X)  # every epoch ran it on every training and validation image
     # The same model, to float tolerance: same losses, same predictions.
     np.testing.assert_allclose(cached.history_[:, "train_loss"], full.history_[:, "train_loss"],
                                rtol=1e-4)
     np.testing.assert_allclose(cached.history_[:, "valid_loss"], full.history_[:, "valid_loss"],
                                rtol=1e-4)
     np.testing.assert_allclose(cached.predict_proba(X), full.predict_proba(X), atol=1e-5)
-    assert module.__dict__.get("_feature_tail") is None  # predict runs the whole network
+    assert cached.module_.__dict__.get("_feature_tail") is None  # predict runs it all
 
 
 @pytest.mark.parametrize("params", [{"augment": "flip"}, {"freeze": 1}, {"unfreeze_at": 2},
                                     {"freeze": "none"}])
 def test_the_cache_is_skipped_where_it_would_not_be_exact(patches, params):
     X, y = patches
-    clf = TransferClassifier(**{**SMALL, "max_epochs": 2}, weights=None, **params).fit(X, y)
-    assert not clf.net_.cached_features_
+    stem = _StemImages()
+    TransferClassifier(**{**SMALL, "max_epochs": 2}, weights=None, callbacks=[stem],
+                       **params).fit(X, y)
+    assert stem.images >= 2 * len(X) - 2  # every epoch ran the backbone (a last single
+    # image after full batches is left out of an epoch)

@@ -1,11 +1,12 @@
-"""Images in files: the one decoder, and the lazy image collection.
+"""Images in files: the one decoder, the lazy image collection, and ImageLoader.
 
 :func:`decode_image` is the only place where image files are decoded and resized, so that
-training, prediction, the command line and :class:`~sklearn_cnn.preprocessing.ImageLoader`
-all see the same pixels. :class:`LazyImages` is an array-like of image files (paths plus
-decode settings) that scikit-learn's splitters index like an array and that pickles as
-paths; the estimators decode it once into memory when it fits a budget, and otherwise
-stream it through DataLoader worker processes, batch by batch.
+training, prediction, the command line and :class:`ImageLoader` all see the same pixels.
+:class:`LazyImages` is an array-like of image files (paths plus decode settings) that
+scikit-learn's splitters index like an array and that pickles as paths; the estimators
+decode it once into memory when it fits a budget, and otherwise stream it through
+DataLoader worker processes, batch by batch. :class:`ImageLoader` is the Pipeline step
+that turns paths into either (also importable from :mod:`sklearn_cnn.preprocessing`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["LazyImages", "decode_image", "IMAGE_SUFFIXES"]
+from ._data import check_size, to_compact_tensor
+
+__all__ = ["ImageLoader", "LazyImages", "decode_image", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Images per DataLoader batch when decoding a whole collection into memory.
@@ -63,7 +69,7 @@ def decode_image(path, size: tuple[int, int] | None = None,
     --------
     >>> import numpy as np, tempfile, os
     >>> from PIL import Image
-    >>> from sklearn_cnn._files import decode_image
+    >>> from sklearn_cnn.files import decode_image
     >>> path = os.path.join(tempfile.mkdtemp(), "red.png")
     >>> Image.fromarray(np.full((4, 6, 3), [255, 0, 0], dtype=np.uint8)).save(path)
     >>> decode_image(path).shape, decode_image(path, size=(2, 3), color_mode="grayscale").shape
@@ -98,17 +104,6 @@ def memory_budget() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     except (ValueError, OSError, AttributeError):
         return 2 * 2**30
-
-
-def check_size(size) -> tuple[int, int] | None:
-    """``size`` as (height, width), or None; ValueError for anything else."""
-    if size is None:
-        return None
-    values = [size, size] if isinstance(size, (int, np.integer)) else list(size)
-    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(
-            v, bool) and v > 0 for v in values):
-        raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
-    return int(values[0]), int(values[1])
 
 
 class _Decoded(torch.utils.data.Dataset):
@@ -197,7 +192,7 @@ class LazyImages:
     --------
     >>> import numpy as np, tempfile, os
     >>> from PIL import Image
-    >>> from sklearn_cnn._files import LazyImages
+    >>> from sklearn_cnn.files import LazyImages
     >>> folder = tempfile.mkdtemp()
     >>> paths = [os.path.join(folder, f"{i}.png") for i in range(4)]
     >>> for i, path in enumerate(paths):
@@ -353,3 +348,162 @@ class LazyImages:
             return self
         index = np.sort(np.random.RandomState(seed).choice(len(self), n, replace=False))
         return self[index]
+
+
+# Images whose statistics a streamed collection's fit learns (a random sample).
+_STATISTICS_SAMPLE = 4096
+
+
+def decoded_or_sample(images, sample: int | None = None):
+    """The images to train or predict on, and an array of them to learn statistics from.
+
+    A lazy collection that fits its memory budget is decoded once (by the DataLoader
+    workers) and then used like an array; a larger one stays lazy, streamed batch by batch,
+    and a random sample of it is decoded for the statistics. Arrays pass through.
+    """
+    if not isinstance(images, LazyImages):
+        return images, images
+    if images.fits_in_memory():
+        decoded = images.to_array()
+        return decoded, decoded
+    return images, images.sample(sample or _STATISTICS_SAMPLE).to_array()
+
+
+def stored(images):
+    """What an ImageDataset holds: a compact tensor of an array, or the lazy collection."""
+    return images if isinstance(images, LazyImages) else to_compact_tensor(images)
+
+
+def check_paths(X) -> np.ndarray:
+    """``X`` as a 1-D array of path strings; a clear error for anything else."""
+    if isinstance(X, LazyImages):
+        return X.paths
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(f"ImageLoader takes a list of image file paths, got the single path "
+                        f"{os.fspath(X)!r}; pass [path].")
+    array = np.asarray(X, dtype=object) if not hasattr(X, "dtype") else np.asarray(X)
+    if array.ndim != 1 or array.dtype.kind not in "OU":
+        raise TypeError(
+            f"ImageLoader takes a 1-D list of image file paths, got an array of shape "
+            f"{array.shape} and dtype {array.dtype}. Images already in memory need no "
+            "ImageLoader: pass them to the next step directly.")
+    bad = [x for x in array if not isinstance(x, (str, os.PathLike))]
+    if bad:
+        raise TypeError(f"ImageLoader takes image file paths (str or os.PathLike), but X holds "
+                        f"{len(bad)} other value(s), e.g. {bad[0]!r}.")
+    paths = np.array([os.fspath(x) for x in array], dtype=object)
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise ValueError(f"{len(missing)} of the {len(paths)} image files do not exist, e.g. "
+                         f"{missing[0]!r}.")
+    return paths
+
+
+class ImageLoader(TransformerMixin, BaseEstimator):
+    """Image files → images: the one place where files are decoded and resized.
+
+    Takes a 1-D list (or array) of paths to PNG, JPEG, WebP, GIF, BMP or TIFF files and
+    returns their pixels as uint8 images of shape (n, height, width, channels), ready for
+    the estimators and the other transformers. Put it first in a Pipeline, and the Pipeline
+    fits and predicts on file paths: ``make_pipeline(ImageLoader(size=64), CNNClassifier())``.
+    Training, prediction, the command line and saved models then all see the same pixels.
+
+    Files are decoded by Pillow and resized with torchvision's bilinear resize with
+    antialiasing, as in :class:`ImageResizer`; an image that already has the target size is
+    returned exactly as decoded.
+
+    Parameters
+    ----------
+    size : int, (int, int) or None, default=None
+        (height, width) to resize every image to; an int gives square images. None keeps
+        the files' size, which must then be the same for all (an error says otherwise).
+    color_mode : {"rgb", "grayscale"}, default="rgb"
+        3 channels, or 1 (Pillow's luma formula, exact for grey images).
+    lazy : bool, default=False
+        Return a :class:`LazyImages` collection (paths plus these
+        settings, decoded only when needed) instead of an array. The estimators stream
+        it in batches decoded by worker processes, or decode it once when it fits
+        ``cache_bytes``; it pickles as paths, so searches ship paths, not pixels.
+    n_jobs : int or None, default=None
+        Worker processes that decode in parallel; None uses every core, 1 none.
+    cache_bytes : int or "auto", default="auto"
+        With ``lazy=True``: collections up to this many decoded bytes are decoded once into
+        memory by the estimators; larger ones stream every epoch. "auto" is a quarter of
+        the machine's memory, 0 always streams.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from sklearn_cnn.files import ImageLoader
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
+    >>> for i, path in enumerate(paths):
+    ...     Image.fromarray(np.full((10, 12, 3), 100 * i, dtype=np.uint8)).save(path)
+    >>> ImageLoader().fit_transform(paths).shape
+    (3, 10, 12, 3)
+    >>> ImageLoader(size=8, color_mode="grayscale").fit_transform(paths).shape
+    (3, 8, 8, 1)
+    >>> ImageLoader(size=8, lazy=True).fit_transform(paths)
+    LazyImages(3 files, size=(8, 8), color_mode='rgb', first=...)
+    """
+
+    _parameter_constraints: dict = {
+        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "color_mode": [StrOptions({"rgb", "grayscale"})],
+        "lazy": ["boolean"],
+        "n_jobs": [None, Integral],
+        "cache_bytes": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, *, size=None, color_mode="rgb", lazy=False, n_jobs=None,
+                 cache_bytes="auto"):
+        self.size = size
+        self.color_mode = color_mode
+        self.lazy = lazy
+        self.n_jobs = n_jobs
+        self.cache_bytes = cache_bytes
+
+    def fit(self, X, y=None):
+        """Check the parameters and the paths; nothing is learned.
+
+        Parameters
+        ----------
+        X : list or 1-D array of str or os.PathLike
+            Image file paths.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        check_size(self.size)
+        check_paths(X)
+        return self
+
+    def transform(self, X):
+        """Decode (and resize) the image files.
+
+        Parameters
+        ----------
+        X : list or 1-D array of str or os.PathLike
+            Image file paths.
+
+        Returns
+        -------
+        ndarray of shape (n_files, height, width, channels), uint8, or LazyImages
+            The images; a lazy collection with ``lazy=True``.
+        """
+        self._validate_params()
+        images = LazyImages(check_paths(X), size=self.size, color_mode=self.color_mode,
+                            n_jobs=self.n_jobs, cache_bytes=self.cache_bytes)
+        return images if self.lazy else images.to_array()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags

@@ -1,0 +1,117 @@
+"""The parameter and attribute descriptions the estimators share, written once.
+
+Each estimator's docstring names a block as ``$name``; :func:`fill` puts the block in, with
+that estimator's defaults, when the class is defined. The result is an ordinary numpydoc
+docstring (what ``help()``, Sphinx and the doctests read).
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+
+def fill(cls: type, **blocks: str) -> type:
+    """``cls`` with each ``$name`` in its docstring replaced by ``blocks[name]``."""
+    cls.__doc__ = Template(cls.__doc__).safe_substitute(**blocks)
+    return cls
+
+
+def training_parameters(*, optimizer: str, lr: float, max_epochs: int, task: str) -> str:
+    """The training parameters, with one estimator's defaults. ``task`` is "classifier"
+    (class weights and label smoothing) or "regressor" (the loss)."""
+    task_specific = {
+        "classifier": """\
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers; with label
+        sets (multi-label y), the weight of each label's positive examples.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy loss, in [0, 1); with label sets, the targets
+        0 and 1 become ``label_smoothing / 2`` and ``1 - label_smoothing / 2``.
+""",
+        "regressor": """\
+    loss : {"squared_error", "absolute_error", "huber"}, default="squared_error"
+        The loss on the standardised targets, named as in scikit-learn's regressors.
+""",
+    }[task]
+    return f"""\
+    optimizer : {{"adam", "adamw", "sgd", "rmsprop"}} or torch.optim.Optimizer class, \
+default="{optimizer}"
+        The optimizer.
+    lr : float, default={lr}
+        Learning rate, > 0.
+    momentum : float, default=0.9
+        Momentum, used by "sgd" and "rmsprop".
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (the optimizer's ``weight_decay``).
+    batch_size : int, default=32
+        Images per training step.
+    max_epochs : int, default={max_epochs}
+        Passes over the training data (the most, with ``early_stopping``).
+    augment : None, {{"flip", "crop", "color", "standard", "mixup", "cutmix"}}, callable or \
+tuple, default=None
+        Random augmentation of training batches only, per image, seeded by
+        ``random_state``; a callable or torchvision v2 transform gets float batches of
+        shape (N, C, H, W); "mixup" and "cutmix" mix images and their targets in pairs.
+        A tuple combines them. See :mod:`sklearn_cnn.augmentation`.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified by class for
+        single-label classifiers), stop when its loss has not improved for ``patience``
+        epochs, and restore the best weights.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping`` is on.
+    patience : int, default=5
+        Epochs without validation improvement before stopping.
+    lr_schedule : {{"cosine", "onecycle", "step", "plateau"}} or None, default="cosine"
+        Learning-rate schedule: cosine annealing to 0 over ``max_epochs``; one-cycle per
+        batch; ×0.1 every ``max_epochs // 3`` epochs; or ×0.5 after 2 epochs without
+        improvement of the validation loss (the training loss without early stopping).
+{task_specific}\
+    tta : bool, default=False
+        Test-time augmentation: average predictions over the images and their mirrors.
+    data_format : {{"channels_last", "channels_first"}}, default="channels_last"
+        Layout of 4-D input: (N, H, W, C) or (N, C, H, W).
+    image_shape : tuple of int or None, default=None
+        (height, width[, channels]) of flat 2-D input rows. Without it, rows of a perfect
+        square length are square grayscale images and others a one-pixel-high strip.
+    device : str or torch.device, default="auto"
+        "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N", "mps".
+    precision : {{"auto", "float32", "bfloat16"}}, default="auto"
+        "auto" trains and predicts with bfloat16 autocast where the device computes it
+        natively (recent GPUs; CPUs with AVX512-BF16, AMX or Arm BF16), float32 elsewhere.
+        Weights stay float32. See the user guide's "Precision on the CPU".
+    compile : bool, default=False
+        Compile the module with ``torch.compile``.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks, instances or ``(name, callback)`` tuples.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling, dropout and augmentation; an int makes CPU fits
+        bit-identical. The global torch random state is left untouched.
+    verbose : int, default=0
+        0 is silent; 1 prints a progress bar and a line per epoch.
+    warm_start : bool, default=False
+        Continue training the fitted network on the next ``fit``, for ``max_epochs`` more
+        epochs, with the training parameters as they are then (``lr``, ``optimizer``,
+        ``batch_size``, ``augment``, ...). Parameters that shape the network cannot change:
+        such a fit raises an error naming them."""
+
+
+FITTED_ATTRIBUTES = """\
+    n_features_in_ : int
+        Values per image (height × width × channels).
+    input_shape_ : tuple of int
+        (height, width, channels) of the training images.
+    pixel_range_ : tuple of float
+        (min, max) of the training pixels as the network saw them (uint8 scaled to
+        [0, 1]); ``predict`` warns on images scaled very differently.
+    device_ : torch.device
+        The device the network predicts on.
+    net_ : skorch.NeuralNet
+        The trained skorch net.
+    history_ : skorch.History
+        Per epoch: ``train_loss``, ``valid_loss`` (with early stopping), the metric
+        (``train_acc``/``valid_acc`` for classifiers, ``train_r2``/``valid_r2`` for
+        regressors), ``lr`` and ``dur``."""
+
+CLASSIFIER_ATTRIBUTES = """\
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (for label sets: the label indices 0..L-1, as MLPClassifier's)."""

@@ -1,0 +1,342 @@
+"""Backbones: torchvision's classification models by name, their weights (torchvision's
+enums through the torch hub cache, local state-dict files, or random), the stages that
+freezing counts, and their embeddings.
+
+Nothing is downloaded unless pretrained weights are asked for, and with
+``SKLEARN_CNN_OFFLINE=1`` nothing is downloaded at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import HasMethods
+from torch import nn
+
+from ._data import BatchIterator, channel_statistics, pixel_range
+from .devices import memory_format_for
+from .networks import InputAdapter, eval_mode
+
+__all__ = ["Backbone", "IMAGENET_MEAN", "IMAGENET_STD", "backbone_stages", "embed",
+           "fit_pixel_scale", "layer_inputs", "list_backbones", "load_backbone"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+def is_weights_enum(value) -> bool:
+    """A torchvision weights enum member, told without importing torchvision for others."""
+    if not type(value).__module__.startswith("torchvision"):
+        return False
+    from torchvision.models import WeightsEnum
+
+    return isinstance(value, WeightsEnum)
+
+
+# A torchvision WeightsEnum member, recognised by what it can do: declaring the type itself
+# would import torchvision (seconds) when the class is defined.
+WEIGHTS_ENUM = HasMethods(["get_state_dict", "transforms"])
+
+
+def check_backbone_channels(channels: int, backbone: str) -> None:
+    """torchvision backbones take RGB; grayscale is repeated into it. Anything else is refused
+    before torch would fail with a shape error deep inside the first convolution."""
+    if channels not in (1, 3):
+        raise ValueError(
+            f"{backbone} takes RGB images, but these have {channels} channels. Pass grayscale "
+            "(1 channel) or RGB (3 channels) images: drop an alpha channel with X[..., :3], or "
+            "pick 3 of the bands of a multispectral image.")
+
+
+def list_backbones() -> list[str]:
+    """Names of torchvision's image classification models, for ``backbone=``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.backbones import list_backbones
+    >>> {"resnet18", "mobilenet_v3_small", "efficientnet_b0"} <= set(list_backbones())
+    True
+    """
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+@dataclass
+class Backbone:
+    """A loaded backbone: the model, its head's name and its input preprocessing."""
+
+    model: nn.Module
+    head_name: str
+    in_features: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+
+
+def check_backbone_name(name: str) -> None:
+    names = list_backbones()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        hint = f"Did you mean {', '.join(map(repr, close))}? " if close else ""
+        raise ValueError(f"Unknown backbone {name!r}. {hint}sklearn_cnn.backbones.list_backbones() "
+                         f"lists torchvision's {len(names)} classification models.")
+
+
+def _weights_enum(name: str, weights):
+    """The torchvision weights enum that ``weights`` names, or None for a file or no weights."""
+    import torchvision
+
+    if weights is None or is_weights_enum(weights):
+        return weights
+    if isinstance(weights, os.PathLike) or str(weights).lower().endswith(_FILE_SUFFIXES):
+        return None
+    enum = torchvision.models.get_model_weights(name)
+    member = str(weights).rsplit(".", 1)[-1]
+    try:
+        return enum[member] if member != "DEFAULT" else enum.DEFAULT
+    except KeyError:
+        members = [m.name for m in enum] + ["DEFAULT"]
+        if os.path.exists(str(weights)):
+            return None
+        raise ValueError(f"weights={weights!r} is neither a file nor one of {name}'s weights "
+                         f"{members}; pass one of those, a path to a state-dict file "
+                         "(.pth/.pt/.safetensors), or None for random initialisation.") from None
+
+
+def _read_state_dict_file(path: Path) -> dict:
+    how_to_save = "save weights with torch.save(model.state_dict(), path)"
+    if path.is_dir():
+        raise ValueError(f"weights={str(path)!r} is a folder; pass the weights file in it "
+                         "(.pth, .pt or .safetensors).")
+    if not path.is_file():
+        raise ValueError(f"weights file {str(path)!r} does not exist.")
+    if path.stat().st_size == 0:
+        raise ValueError(f"weights file {str(path)!r} is empty (0 bytes): was it written "
+                         f"completely? To make one, {how_to_save}.")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+        except ImportError:
+            raise ImportError(f"Reading {path.name} needs the safetensors package: "
+                              "pip install safetensors") from None
+        try:
+            return load_file(str(path))
+        except SafetensorError as exc:
+            raise ValueError(f"{str(path)!r} is not a readable safetensors file ({exc}).") \
+                from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise ValueError(
+                f"{str(path)!r} holds pickled Python objects besides tensors (for example a "
+                "whole model saved with torch.save(model)). Loading it would run code from "
+                f"the file, which sklearn-cnn never does. Re-save only the weights: load it "
+                f"where you trust it and {how_to_save}.") from None
+        raise ValueError(f"{str(path)!r} is not a PyTorch weights file: it could not be "
+                         f"read as one (random or corrupted bytes?). {how_to_save.capitalize()}.") \
+            from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable PyTorch weights file (it may be "
+                         f"truncated or of another format: {exc}). To make one, "
+                         f"{how_to_save}.") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict; "
+                         f"{how_to_save}.")
+    return state
+
+
+def _read_enum_state_dict(weights) -> dict:
+    """The enum's state dict from the torch hub cache, downloading only if allowed."""
+    filename = os.path.basename(urlparse(weights.url).path)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cached.is_file():
+        return torch.load(cached, map_location="cpu", weights_only=True)
+    help_text = (f"To use them offline, download {weights.url} and put it at {cached} "
+                 "(the torch hub cache; $TORCH_HOME moves it), or pass a local file with "
+                 "weights='path/to/file.pth', or weights=None for random initialisation.")
+    if os.environ.get("SKLEARN_CNN_OFFLINE", "") not in ("", "0"):
+        raise ValueError(f"The pretrained weights {weights} are not in the torch hub cache and "
+                         f"SKLEARN_CNN_OFFLINE is set. {help_text}")
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # any network or file error: say what to do instead
+        raise ValueError(f"Could not download the pretrained weights {weights} ({exc}). "
+                         f"{help_text}") from None
+
+
+def _load_state_dict(model: nn.Module, state: dict, head_name: str, source: str) -> None:
+    """Load weights, leaving out a classifier head that does not fit (other classes, or the
+    dropout + linear head of a saved TransferClassifier's ``module_.backbone``)."""
+    own = model.state_dict()
+    head = head_name + "."
+    state = {k: v for k, v in state.items()
+             if not (k.startswith(head) and (k not in own or own[k].shape != v.shape))}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ValueError(f"The weights in {source} do not fit {type(model).__name__}: {exc}") \
+            from None
+    missing = [k for k in missing if not k.startswith(head)]
+    if missing or unexpected:
+        raise ValueError(
+            f"The weights in {source} do not fit {type(model).__name__}: {len(missing)} missing "
+            f"keys (e.g. {missing[:3]}) and {len(unexpected)} unexpected (e.g. "
+            f"{unexpected[:3]}). Pass a state dict saved from the same torchvision model."
+        )
+
+
+def load_backbone(name: str, weights=None, input_size: int | None = None) -> Backbone:
+    """Build a torchvision classification model and load its weights.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_backbones`, e.g. "resnet18" or "mobilenet_v3_small".
+    weights : None, "DEFAULT", str, WeightsEnum or path, default=None
+        None for random initialisation; "DEFAULT" or a member name ("IMAGENET1K_V1") of
+        torchvision's weights enum, read from the torch hub cache (downloaded only when
+        missing and ``SKLEARN_CNN_OFFLINE`` is unset); or a path to a state-dict file
+        (.pth/.pt read with ``weights_only=True``, or .safetensors).
+    input_size : int or None, default=None
+        Side of the images the backbone sees; None takes the weights' crop size, or 224.
+
+    Returns
+    -------
+    Backbone
+        The model (with its original head), the head's name, its input features, and the
+        normalisation mean/std and input size that go with the weights.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.backbones import load_backbone
+    >>> backbone = load_backbone("resnet18", weights=None)
+    >>> backbone.head_name, backbone.in_features, backbone.input_size
+    ('fc', 512, 224)
+    """
+    import torchvision
+
+    check_backbone_name(name)
+    enum = _weights_enum(name, weights)
+    model = torchvision.models.get_model(name, weights=None)
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{name} has no linear classifier layer to replace (its head is "
+                         "convolutional); pick another backbone, e.g. resnet18 or "
+                         "mobilenet_v3_small.")
+    head_name = linears[-1]
+    in_features = model.get_submodule(head_name).in_features
+    mean, std, size = IMAGENET_MEAN, IMAGENET_STD, 224
+    fixed_size = getattr(model, "image_size", None)  # vision transformers: one input size
+    if fixed_size is not None and input_size not in (None, fixed_size):
+        raise ValueError(f"{name} takes only {fixed_size}x{fixed_size} images; leave "
+                         "input_size=None (images are resized per batch).")
+    if enum is not None:
+        _load_state_dict(model, _read_enum_state_dict(enum), head_name, str(enum))
+        preset = enum.transforms()
+        mean, std = tuple(preset.mean), tuple(preset.std)
+        size = int(preset.crop_size[0])
+    elif weights is not None:
+        path = Path(weights)
+        _load_state_dict(model, _read_state_dict_file(path), head_name, str(path))
+    return Backbone(model, head_name, in_features, mean, std, input_size or size)
+
+
+def fit_pixel_scale(adapter: InputAdapter, images) -> bool:
+    """Make a backbone's input adapter fit the training images' pixel scale.
+
+    uint8 pixels and floats in [0, 1] are what pretrained weights' normalisation expects.
+    Floats in any other range (0..255, standardised, ...) would reach the backbone far from
+    that, and it would learn (or embed) nothing useful: the adapter standardises them with
+    their own per-channel statistics instead. Returns whether it did.
+    """
+    low, high = pixel_range(images)
+    if low >= -1e-3 and high <= 1 + 1e-3:
+        return False
+    mean, std = channel_statistics(images)
+    channels = adapter.mean.shape[1]
+    if len(mean) != channels:  # grayscale, repeated into the backbone's RGB channels
+        mean, std = np.repeat(mean, channels), np.repeat(std, channels)
+    adapter.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+    adapter.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+    return True
+
+
+def _forward_all(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
+                 autocast_dtype, keep) -> torch.Tensor:
+    """One eval-mode pass over an ImageDataset in batches, without autograd (but not in
+    inference mode: the results may be a training input); ``keep(out)`` gives what of each
+    batch's output to keep (float32, on ``device``), or None."""
+    batches = BatchIterator(dataset, batch_size, device=device,
+                            memory_format=memory_format_for(device))
+    kept: list[torch.Tensor] = []
+    with eval_mode(module), torch.no_grad(), torch.autocast(
+            device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        for xb, _ in batches:
+            out = keep(module(xb))
+            if out is not None:
+                kept.append(out)
+    return torch.cat(kept) if kept else torch.empty(0)
+
+
+def embed(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
+          autocast_dtype=None) -> torch.Tensor:
+    """A network's outputs for every image of an ImageDataset, batch by batch in eval mode:
+    float32, on ``device``. What :class:`~sklearn_cnn.feature_extraction.PretrainedFeatures`
+    returns for a headless backbone."""
+    return _forward_all(module, dataset, batch_size=batch_size, device=device,
+                        autocast_dtype=autocast_dtype, keep=lambda out: out.float())
+
+
+def layer_inputs(module: nn.Module, layer: nn.Module, dataset, *, batch_size: int,
+                 device: torch.device, autocast_dtype=None) -> torch.Tensor:
+    """What reaches ``layer`` (one of the network's layers) for every image of an
+    ImageDataset, in eval mode: float32, on ``device``. What a frozen-backbone
+    TransferClassifier caches before training its head."""
+    captured: list[torch.Tensor] = []
+    handle = layer.register_forward_pre_hook(
+        lambda _, inputs: captured.append(inputs[0].float()))
+    try:
+        _forward_all(module, dataset, batch_size=batch_size, device=device,
+                     autocast_dtype=autocast_dtype, keep=lambda out: None)
+    finally:
+        handle.remove()
+    return torch.cat(captured)
+
+
+def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:
+    """The backbone's stages in input-to-output order, for freezing the first ones.
+
+    The stages are the model's top-level children that hold parameters, the head and
+    small pieces (under 1% of the parameters: a stem convolution, a final norm) excluded.
+    While a single container is left (``features`` in MobileNet/EfficientNet/ConvNeXt,
+    ``trunk_output`` in RegNet, ``encoder.layers`` in ViT), its children are the stages.
+    """
+    head_root = head_name.split(".")[0]
+
+    def size(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    threshold = 0.01 * sum(size(child) for name, child in model.named_children()
+                           if name != head_root)
+    prefix, module = "", model
+    while True:
+        stages = [
+            (prefix + name, child)
+            for name, child in module.named_children()
+            if (prefix + name) != head_root and size(child) > threshold
+        ]
+        if len(stages) == 1 and len(list(stages[0][1].children())) > 1:
+            prefix, module = stages[0][0] + ".", stages[0][1]
+            continue
+        return stages
