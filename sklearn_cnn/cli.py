@@ -112,7 +112,7 @@ def train(folder: str, out: str, *, size: int, epochs: int, transfer: str | None
     from .preprocessing import ImageLoader
 
     _check_out(out)
-    files, y = load_image_folder(folder, lazy=True)
+    files, y = load_image_folder(folder, lazy=True, n_jobs=-1)
     if y is None:
         raise ValueError(f"{folder} has images but no class sub-folders; training needs "
                          f"{folder}/<class>/<image> files (predict takes unlabelled ones).")
@@ -132,7 +132,7 @@ def train(folder: str, out: str, *, size: int, epochs: int, transfer: str | None
             raise ValueError("--weights loads pretrained weights for --transfer BACKBONE; "
                              "a CNN trained from scratch has none.")
         model = CNNClassifier(**options)
-    pipeline = Pipeline([("load", ImageLoader(size=size, lazy=True)), ("model", model)])
+    pipeline = Pipeline([("load", ImageLoader(size=size, lazy=True, n_jobs=-1)), ("model", model)])
     try:
         train_paths, test_paths, y_train, y_test = train_test_split(
             paths, y, test_size=test_size, stratify=y, random_state=0)

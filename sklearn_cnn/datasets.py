@@ -128,9 +128,10 @@ def load_image_folder(path, size=None, *, lazy=False, color_mode="rgb", on_error
         raise an error naming the file, or leave them out with one warning that counts
         them. "skip" decodes every file once to find them, also with ``lazy=True``.
     n_jobs : int or None, default=None
-        Worker processes that decode in parallel; None uses every core.
+        Worker processes that decode in parallel: None is 1 unless inside a
+        ``joblib.parallel_backend`` context, -1 is every core.
     cache_bytes : int or "auto", default="auto"
-        With ``lazy=True``, see :class:`~sklearn_cnn.preprocessing.ImageLoader`.
+        With ``lazy=True``, see :class:`~sklearn_cnn.files.ImageLoader`.
 
     Returns
     -------

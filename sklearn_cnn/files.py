@@ -180,8 +180,9 @@ class LazyImages:
     color_mode : {"rgb", "grayscale"}, default="rgb"
         3 or 1 channels.
     n_jobs : int or None, default=None
-        DataLoader worker processes that decode in parallel; None uses every core, 1
-        decodes in the calling process.
+        DataLoader worker processes that decode in parallel, as scikit-learn counts them:
+        None is 1 (decode in the calling process) unless inside a
+        ``joblib.parallel_backend`` context, -1 is every core.
     cache_bytes : int or "auto", default="auto"
         The estimators decode a collection of at most this many bytes once into memory and
         train every epoch from there; a larger one streams from the files, decoded batch by
@@ -297,10 +298,12 @@ class LazyImages:
 
     def workers(self) -> int:
         """DataLoader worker processes to decode with (0: in this process)."""
-        if self.n_jobs == 1 or len(self) <= _IN_PROCESS:
+        if len(self) <= _IN_PROCESS:
             return 0
-        cores = os.cpu_count() or 1
-        return cores if self.n_jobs in (None, -1) else max(1, min(int(self.n_jobs), cores))
+        from joblib import effective_n_jobs
+
+        workers = min(effective_n_jobs(self.n_jobs), os.cpu_count() or 1)
+        return 0 if workers <= 1 else workers
 
     def batches(self, index_batches: Sequence):
         """The images of each index batch, as (N, H, W, C) uint8 tensors, in order, decoded
@@ -317,10 +320,14 @@ class LazyImages:
     def to_array(self) -> np.ndarray:
         """Decode every image into one (n, height, width, channels) uint8 array."""
         out = np.empty(self.shape, dtype=np.uint8)
-        starts = range(0, len(self), _DECODE_BATCH)
-        index_batches = [list(range(s, min(s + _DECODE_BATCH, len(self)))) for s in starts]
-        for start, batch in zip(starts, self.batches(index_batches)):
+        index_batches = [list(range(s, min(s + _DECODE_BATCH, len(self))))
+                         for s in range(0, len(self), _DECODE_BATCH)]
+        start = 0
+        # Every batch is taken, so that the DataLoader sees its end and shuts its workers
+        # down in order (a loader left half-read is shut down later, by the collector).
+        for batch in self.batches(index_batches):
             out[start:start + len(batch)] = batch.numpy()
+            start += len(batch)
         return out
 
     def readable(self) -> tuple[np.ndarray, list[str]]:
@@ -425,7 +432,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         it in batches decoded by worker processes, or decode it once when it fits
         ``cache_bytes``; it pickles as paths, so searches ship paths, not pixels.
     n_jobs : int or None, default=None
-        Worker processes that decode in parallel; None uses every core, 1 none.
+        Worker processes that decode in parallel: None is 1 (decode in this process)
+        unless inside a ``joblib.parallel_backend`` context, -1 is every core.
     cache_bytes : int or "auto", default="auto"
         With ``lazy=True``: collections up to this many decoded bytes are decoded once into
         memory by the estimators; larger ones stream every epoch. "auto" is a quarter of

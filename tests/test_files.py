@@ -119,7 +119,7 @@ def test_image_loader_bad_input(X, error, match):
 
 # ---------------------------------------------------------------------- the lazy collection
 def test_lazy_images_behave_like_the_array(photo_folder):
-    X, y = load_image_folder(photo_folder, size=12, lazy=True)
+    X, y = load_image_folder(photo_folder, size=12, lazy=True, n_jobs=2)
     array = np.asarray(X)
     assert X.shape == array.shape == (80, 12, 12, 3) and X.dtype == np.uint8 and len(X) == 80
     np.testing.assert_array_equal(X[5], array[5])
@@ -136,7 +136,7 @@ def test_lazy_images_behave_like_the_array(photo_folder):
 
 
 def test_estimators_fit_and_predict_on_lazy_collections(photo_folder):
-    X, y = load_image_folder(photo_folder, size=16, lazy=True)
+    X, y = load_image_folder(photo_folder, size=16, lazy=True, n_jobs=2)
     array = np.asarray(X)
     from_array = CNNClassifier(**FAST).fit(array, y)
     cached = CNNClassifier(**FAST).fit(X, y)

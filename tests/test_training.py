@@ -104,6 +104,7 @@ def test_summary_before_and_after_fit(digits):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_compile_trains_and_pickles(digits):
     import pickle
 
