@@ -11,15 +11,17 @@ __version__ = "0.2.0"
 # and torch, scikit-learn, skorch and torchvision load only where they are needed.
 _LAZY = {
     "CNNClassifier": ".classifier",
+    "CNNRegressor": ".classifier",
     "TransferClassifier": ".transfer",
+    "TransferRegressor": ".transfer",
     "resolve_device": ".devices",
     "save": ".persistence",
     "load": ".persistence",
     "to_onnx": ".export",
 }
 
-__all__ = ["CNNClassifier", "TransferClassifier", "load", "resolve_device", "save", "to_onnx",
-           "__version__"]
+__all__ = ["CNNClassifier", "CNNRegressor", "TransferClassifier", "TransferRegressor", "load",
+           "resolve_device", "save", "to_onnx", "__version__"]
 
 
 def __getattr__(name: str):

@@ -103,7 +103,7 @@ class BaseCNNEstimator(BaseEstimator):
         "compile": ["boolean"],
         "callbacks": [None, list],
         "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        "verbose": [StrOptions({"auto"}), "verbose"],
         "warm_start": ["boolean"],
     }
     _architecture_params: tuple[str, ...] = ()
@@ -201,7 +201,7 @@ class BaseCNNEstimator(BaseEstimator):
                 module = copy.deepcopy(self.module_)
             else:
                 module = self._build_module(input_shape, task.n_outputs, images=seen)
-            self._check_batch_size(module)
+            self._check_batch_size(module, len(train_set))
             net = self._new_net(module, task=task, targets=targets, input_shape=input_shape,
                                 device=device, seed=seed, epochs=epochs,
                                 n_train=len(train_set))
@@ -253,7 +253,13 @@ class BaseCNNEstimator(BaseEstimator):
                 f"would need a different network. Set warm_start=False (or clone the estimator) "
                 "to train a new one, or set the parameters back.")
 
-    def _check_batch_size(self, module: nn.Module) -> None:
+    def _check_batch_size(self, module: nn.Module, n_train: int) -> None:
+        if n_train == 1 and trains_batch_norm(module):
+            raise ValueError(
+                "fit got 1 sample to train on (after any validation split): batch "
+                "normalisation computes statistics over the images of a batch and needs at "
+                "least 2. Pass more images, or a network without trainable batch "
+                "normalisation (CNNClassifier(batch_norm=False), or freeze='backbone').")
         if self.batch_size == 1 and trains_batch_norm(module):
             raise ValueError(
                 "batch_size=1 cannot train this network: batch normalisation computes "
@@ -293,7 +299,7 @@ class BaseCNNEstimator(BaseEstimator):
             early_stopping=self.early_stopping, patience=self.patience, epochs=epochs,
             batches_per_epoch=batches_per_epoch(n_train, self.batch_size), device=device,
             verbose=self.verbose, seeded=isinstance(self.random_state, Integral),
-            extra=extra_callbacks, user=self.callbacks)
+            description=type(self).__name__, extra=extra_callbacks, user=self.callbacks)
         net = build_net(
             module=module, criterion=criterion, criterion_params=criterion_params,
             optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,

@@ -86,8 +86,11 @@ tuple, default=None
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling, dropout and augmentation; an int makes CPU fits
         bit-identical. The global torch random state is left untouched.
-    verbose : int, default=0
-        0 is silent; 1 prints a progress bar and a line per epoch.
+    verbose : "auto" or int, default="auto"
+        "auto" shows one progress line per fit (epochs, losses, time left) where a person is
+        watching: a notebook, or a terminal, outside a search's workers; nothing in pipes,
+        logs, tests and CI. 0 is silent always; 1 prints a line per epoch (and a progress
+        bar in a terminal).
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit``, for ``max_epochs`` more
         epochs, with the training parameters as they are then (``lr``, ``optimizer``,
@@ -115,3 +118,12 @@ FITTED_ATTRIBUTES = """\
 CLASSIFIER_ATTRIBUTES = """\
     classes_ : ndarray of shape (n_classes,)
         The class labels (for label sets: the label indices 0..L-1, as MLPClassifier's)."""
+
+REGRESSOR_ATTRIBUTES = """\
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
+        The training targets' mean and standard deviation, which standardise them for the
+        network (a constant target gets a scale of 1).
+    n_outputs_ : int
+        Targets per image.
+    outputs_2d_ : bool
+        Whether fit saw y of shape (n_samples, n_outputs); ``predict`` returns that shape."""

@@ -22,9 +22,11 @@ from torch import nn
 from ._data import BatchIterator, count_batches
 from .callbacks import (
     CheckFiniteLoss,
+    EpochProgress,
     RecordLR,
     ShareCPUThreads,
     TerminalPrintLog,
+    interactive,
     is_terminal,
     make_lr_scheduler,
 )
@@ -238,7 +240,8 @@ class Net(NeuralNet):
 
 def training_callbacks(*, metrics: list, lr_schedule: str | None, early_stopping: bool,
                        patience: int, epochs: int, batches_per_epoch: int,
-                       device: torch.device, verbose: int, seeded: bool, extra: list = (),
+                       device: torch.device, verbose: int | str, seeded: bool,
+                       description: str = "fit", extra: list = (),
                        user: list | None = None) -> list:
     """The named callbacks of one fit call: the task's ``metrics``, the learning-rate record
     and schedule, early stopping, the finite-loss check, progress, thread sharing (which
@@ -254,7 +257,10 @@ def training_callbacks(*, metrics: list, lr_schedule: str | None, early_stopping
         callbacks.append(("early_stopping", EarlyStopping(
             monitor="valid_loss", patience=patience, load_best=True)))
     callbacks.append(("check_finite_loss", CheckFiniteLoss()))
-    if verbose and is_terminal():
+    if verbose == "auto":
+        if interactive():
+            callbacks.append(("progress", EpochProgress(epochs, description)))
+    elif verbose and is_terminal():
         callbacks.append(("progress_bar", ProgressBar()))
     callbacks.append(("share_cpu_threads", ShareCPUThreads(seeded=seeded)))
     callbacks += list(extra)
@@ -266,7 +272,7 @@ def training_callbacks(*, metrics: list, lr_schedule: str | None, early_stopping
 def build_net(*, module: nn.Module, criterion: type, criterion_params: dict,
               optimizer: str | type, lr: float, momentum: float, weight_decay: float,
               param_groups: list, batch_size: int, max_epochs: int, device: torch.device,
-              seed: int, transform, mix, callbacks: list, verbose: int, compile: bool,
+              seed: int, transform, mix, callbacks: list, verbose: int | str, compile: bool,
               autocast: torch.dtype | None) -> Net:
     """An initialised :class:`Net` around ``module`` (moved to ``device`` in the memory format
     convolutions run fastest in there), batches from :class:`~sklearn_cnn._data.
@@ -305,7 +311,7 @@ def build_net(*, module: nn.Module, criterion: type, criterion_params: dict,
         iterator_valid__memory_format=memory_format,
         train_split=None,
         callbacks=callbacks,
-        verbose=int(verbose),
+        verbose=0 if verbose == "auto" else int(verbose),
         device=device,
         compile=compile,
         autocast_dtype=autocast,

@@ -250,6 +250,61 @@ def check_class_labels(y, n_images: int) -> np.ndarray:
     return y
 
 
+def check_label_indicator(y, n_images: int) -> np.ndarray:
+    """``y`` as a 2-D binary indicator matrix (n_images, n_labels) of label sets."""
+    y = check_array(y, ensure_2d=True, dtype=None, input_name="y",
+                    accept_sparse=False) if not hasattr(y, "toarray") else y.toarray()
+    check_consistent_length(np.empty(n_images), y)
+    values = np.unique(y)
+    if not np.isin(values, [0, 1]).all():
+        raise ValueError(
+            f"y is a matrix of shape {y.shape} whose values are {values[:5].tolist()}; label "
+            "sets are a binary indicator matrix of 0 and 1, one column per label (what "
+            "sklearn.preprocessing.MultiLabelBinarizer makes). For one label per image, pass "
+            "a 1-D y.")
+    return y
+
+
+def check_regression_targets(y, n_images: int, *, estimator_name: str,
+                             warn: bool = True) -> np.ndarray:
+    """``y`` as finite float64 targets of shape (n_images,) or (n_images, n_outputs).
+
+    Text or object targets are refused; integer targets with few distinct values (class
+    labels by the look of them) are used as numbers, with a warning that says how to
+    silence it, or to use a classifier.
+    """
+    y_array = np.asarray(y)
+    if y_array.ndim not in (1, 2):
+        raise ValueError(
+            f"y has {y_array.ndim} dimensions (shape {y_array.shape}); {estimator_name} takes "
+            "one target per image, shape (n_samples,), or several, shape (n_samples, "
+            "n_outputs). Flatten each image's targets into one row.")
+    if y_array.dtype.kind in "OUS":
+        try:
+            y_array = y_array.astype(np.float64)
+        except (TypeError, ValueError):
+            example = y_array.ravel()[0]
+            raise ValueError(
+                f"y holds {type(example).__name__} values such as {example!r}: "
+                f"{estimator_name} predicts numbers. For class labels, use the classifier "
+                "(CNNClassifier, TransferClassifier).") from None
+    y_array = check_array(y_array, ensure_2d=False, dtype=np.float64, input_name="y",
+                          ensure_all_finite=True)
+    check_consistent_length(np.empty(n_images), y_array)
+    if warn and np.asarray(y).dtype.kind in "iub":
+        distinct = np.unique(y_array)
+        if len(distinct) <= 10:
+            shown = ", ".join(f"{v:g}" for v in distinct[:5]) + (", ..." if len(distinct) > 5
+                                                                 else "")
+            warnings.warn(
+                f"y holds integers with {len(distinct)} distinct values ({shown}): class "
+                f"{estimator_name} predicts numbers "
+                "between them, not classes; for classes use the classifier (CNNClassifier, "
+                "TransferClassifier). If they are numbers to predict (counts), pass "
+                "y.astype(float) to silence this.", UserWarning, stacklevel=6)
+    return y_array
+
+
 def seed_of(random_state) -> int:
     """The int seed a fit draws from ``random_state`` (int, RandomState or None)."""
     return int(check_random_state(random_state).randint(2**31 - 1))

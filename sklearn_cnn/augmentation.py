@@ -123,6 +123,8 @@ class LabelMixing:
     images, ``λ x + (1 - λ) x[perm]`` with ``λ ~ Beta(alpha, alpha)``; cutmix pastes a box of
     ``x[perm]`` covering ``1 - λ`` of the image, ``λ ~ Beta(1, 1)``. The targets become the
     same mixture of one-hot labels, and the loss is the cross-entropy on those soft targets.
+    Targets that are already float rows (label sets, regression targets) are mixed as they
+    are.
     With both, each batch takes one of the two at random. Training only: validation,
     prediction and scoring never see it.
 
@@ -168,7 +170,10 @@ class LabelMixing:
         # the fit's own generator: the same fit mixes the same way.
         rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator)))
         perm = torch.randperm(n, generator=generator).to(x.device)
-        onehot = F.one_hot(y, self.n_classes).to(x.dtype)
+        if y.is_floating_point():  # label sets or regression targets: mixed as they are
+            onehot = y.to(x.dtype)
+        else:
+            onehot = F.one_hot(y, self.n_classes).to(x.dtype)
         use_cutmix = self.cutmix and (not self.mixup or rng.random() < 0.5)
         if use_cutmix:
             lam = rng.beta(self.cutmix_alpha, self.cutmix_alpha)

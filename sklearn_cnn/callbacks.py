@@ -18,8 +18,9 @@ from contextlib import contextmanager
 import torch
 from skorch.callbacks import Callback, LRScheduler, PrintLog
 
-__all__ = ["Accuracy", "CheckFiniteLoss", "R2Score", "RecordLR", "ShareCPUThreads",
-           "TerminalPrintLog", "is_terminal", "make_lr_scheduler"]
+__all__ = ["Accuracy", "CheckFiniteLoss", "EpochProgress", "R2Score", "RecordLR",
+           "ShareCPUThreads", "TerminalPrintLog", "interactive", "is_terminal",
+           "make_lr_scheduler"]
 
 
 class _BatchMetric(Callback):
@@ -246,6 +247,63 @@ def is_terminal() -> bool:
     """Whether standard output is an interactive terminal (progress bars and colours)."""
     stream = sys.stdout
     return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+def interactive() -> bool:
+    """Whether a person is watching this process: it runs in a notebook, or writes its
+    standard error to a terminal, in the main thread of the main process (not in a worker of
+    a search, whose bars would interleave). Pipes, logs, tests and CI are not."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # loky, Dask and DataLoader workers
+        return False
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and hasattr(shell, "kernel"):
+        return True
+    stream = sys.stderr
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+class EpochProgress(Callback):
+    """One progress line per fit: the epochs done, the last losses and the time left.
+
+    tqdm's automatic bar, so it renders in terminals and notebooks alike. What
+    ``verbose="auto"`` (the estimators' default) shows where a person is watching (see
+    :func:`interactive`); nothing otherwise.
+
+    Parameters
+    ----------
+    epochs : int
+        Epochs this fit runs (the bar's length).
+    description : str, default="fit"
+        The text before the bar.
+    """
+
+    def __init__(self, epochs: int, description: str = "fit"):
+        self.epochs = epochs
+        self.description = description
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=self.epochs, desc=self.description, unit="epoch",
+                         dynamic_ncols=True, leave=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        shown = {name: f"{row[key]:.4g}" for key, name in (("train_loss", "loss"),
+                                                           ("valid_loss", "valid_loss"))
+                 if key in row}
+        self.bar_.set_postfix(shown, refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        bar = getattr(self, "bar_", None)
+        if bar is not None:
+            bar.close()
+            self.bar_ = None
 
 
 class TerminalPrintLog(PrintLog):

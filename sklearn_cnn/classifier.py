@@ -1,4 +1,4 @@
-"""CNNClassifier: a convolutional network built from its parameters."""
+"""CNNClassifier and CNNRegressor: a convolutional network built from its parameters."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from torch import nn
 
 from . import _docstrings
 from ._data import channel_statistics
-from ._tasks import CNNClassifierBase
+from ._tasks import CNNClassifierBase, CNNRegressorBase
 from .networks import ConvNet
 
-__all__ = ["CNNClassifier"]
+__all__ = ["CNNClassifier", "CNNRegressor"]
 
 
 def _check_positive_ints(name: str, values, *, allow_empty: bool, example: str) -> None:
@@ -83,6 +83,11 @@ class CNNClassifier(_ConvNetEstimator, CNNClassifierBase):
     it recomputes the batch-norm statistics with the final weights, so that predictions
     (in eval mode) agree with the accuracy training reported, and it warns when the model
     predicts its own training images no better than the most frequent class.
+
+    ``y`` holds one label per image, or label sets: a binary indicator matrix (n_samples,
+    n_labels), as :class:`~sklearn.preprocessing.MultiLabelBinarizer` makes. With label
+    sets the network has one sigmoid output per label and trains on binary cross-entropy;
+    ``predict`` returns the indicator matrix and ``predict_proba`` each label's probability.
 
     Parameters
     ----------
@@ -162,7 +167,7 @@ $fitted_attributes
         compile=False,
         callbacks=None,
         random_state=None,
-        verbose=0,
+        verbose="auto",
         warm_start=False,
     ):
         self.filters = filters
@@ -201,5 +206,136 @@ _docstrings.fill(
     training_parameters=_docstrings.training_parameters(
         optimizer="adam", lr=0.002, max_epochs=30, task="classifier"),
     classifier_attributes=_docstrings.CLASSIFIER_ATTRIBUTES,
+    fitted_attributes=_docstrings.FITTED_ATTRIBUTES,
+)
+
+
+class CNNRegressor(_ConvNetEstimator, CNNRegressorBase):
+    """A convolutional network regressor for images: one number (an angle, a count, an age)
+    or several per image, trained like any scikit-learn model.
+
+    The network is :class:`CNNClassifier`'s with one linear output per target. The targets
+    are standardised inside ``fit`` with their mean and standard deviation (kept as
+    ``target_mean_`` and ``target_scale_`` and saved with the model), so that angles in
+    degrees or prices in thousands train as well as values near 0; ``predict`` returns them
+    on their own scale, in the shape ``fit`` saw. ``score`` is R².
+
+    Parameters
+    ----------
+    filters : tuple of int, default=(32, 64, 128)
+        Output channels of each convolutional block; one block per entry.
+    kernel_size : int, default=3
+        Convolution kernel size (odd).
+    pooling : {"max", "avg"} or None, default="max"
+        2×2 pooling after each block; None downsamples with stride-2 convolutions.
+    batch_norm : bool, default=True
+        Batch normalisation after each convolution.
+    dropout : float, default=0.25
+        Dropout rate before each dense layer, in [0, 1).
+    hidden_units : tuple of int, default=()
+        Dense ReLU layers between the pooled features and the output layer.
+$training_parameters
+
+    Attributes
+    ----------
+$regressor_attributes
+$fitted_attributes
+    module_ : torch.nn.Module
+        The trained network, a :class:`~sklearn_cnn.networks.ConvNet`.
+
+    See Also
+    --------
+    CNNClassifier : the same network for class labels and label sets.
+    TransferRegressor : regression on a pretrained backbone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(0, 0.2, size=(300, 8, 8)).astype(np.float32)
+    >>> y = rng.uniform(0, 8, size=300)           # where a bright column is, in pixels
+    >>> for image, column in zip(X, y.astype(int)):
+    ...     image[:, column] += 0.8
+    >>> reg = CNNRegressor(filters=(16, 32), max_epochs=20, lr=0.01, random_state=0,
+    ...                    device="cpu").fit(X[:200], y[:200])
+    >>> reg.predict(X[200:203]).shape
+    (3,)
+    >>> reg.score(X[200:], y[200:]) > 0.8
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **CNNRegressorBase._parameter_constraints,
+        **_ConvNetEstimator._parameter_constraints,
+    }
+
+    def __init__(
+        self,
+        *,
+        filters=(32, 64, 128),
+        kernel_size=3,
+        pooling="max",
+        batch_norm=True,
+        dropout=0.25,
+        hidden_units=(),
+        optimizer="adam",
+        lr=0.002,
+        momentum=0.9,
+        weight_decay=0.0,
+        batch_size=32,
+        max_epochs=30,
+        augment=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        lr_schedule="cosine",
+        loss="squared_error",
+        tta=False,
+        data_format="channels_last",
+        image_shape=None,
+        device="auto",
+        precision="auto",
+        compile=False,
+        callbacks=None,
+        random_state=None,
+        verbose="auto",
+        warm_start=False,
+    ):
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.pooling = pooling
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.hidden_units = hidden_units
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.augment = augment
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.loss = loss
+        self.tta = tta
+        self.data_format = data_format
+        self.image_shape = image_shape
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+
+_docstrings.fill(
+    CNNRegressor,
+    training_parameters=_docstrings.training_parameters(
+        optimizer="adam", lr=0.002, max_epochs=30, task="regressor"),
+    regressor_attributes=_docstrings.REGRESSOR_ATTRIBUTES,
     fitted_attributes=_docstrings.FITTED_ATTRIBUTES,
 )

@@ -175,9 +175,10 @@ def load_image_folder(path, size=None, *, lazy=False, color_mode="rgb", on_error
     if on_error == "skip":
         readable, errors = images.readable()
         if not readable.all():
+            example = errors[0].split(" Remove or replace it")[0]
             warnings.warn(
                 f"Skipped {int((~readable).sum())} of the {len(images)} files in {root} that "
-                f"could not be read as images, e.g. {errors[0]}", UserWarning, stacklevel=2)
+                f"could not be read as images, e.g. {example}", UserWarning, stacklevel=2)
             if not readable.any():
                 raise ValueError(f"None of the {len(images)} image files in {root} could be "
                                  f"read, e.g. {errors[0]}")

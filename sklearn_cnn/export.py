@@ -32,16 +32,44 @@ def _require():
 
 
 # ------------------------------------------------------------------ torch → ONNX nodes
-class _ChannelsLastInput(nn.Module):
-    """What ``predict`` does to its input before the network: the same images in, the
-    network's float32 input out, and what the graph returns (probabilities, features)."""
+class _Affine(nn.Module):
+    """A regressor's outputs back on the targets' scale."""
 
-    def __init__(self, network: nn.Module, *, uint8: bool, layout: tuple, softmax: bool):
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.mean
+
+
+def _head(estimator) -> nn.Module:
+    """What turns the network's outputs into what ``predict_proba`` (classifiers) or
+    ``predict`` (regressors) returns."""
+    target_type = getattr(estimator, "target_type_", None)
+    if target_type == "multilabel-indicator":
+        return nn.Sigmoid()
+    if target_type is not None or hasattr(estimator, "classes_"):
+        return nn.Softmax(dim=1)
+    if hasattr(estimator, "target_mean_"):
+        return _Affine(estimator.target_mean_, estimator.target_scale_)
+    return nn.Identity()
+
+
+class _ChannelsLastInput(nn.Module):
+    """What ``predict`` does: the same images in, the network's float32 input made from
+    them, and what the graph returns (probabilities, values or features), averaged with
+    the mirrored images' when the estimator predicts with ``tta``."""
+
+    def __init__(self, network: nn.Module, *, uint8: bool, layout: tuple, head: nn.Module,
+                 tta: bool = False):
         super().__init__()
         self.network = network
         self.uint8 = uint8
         self.layout = layout  # ("flat", (h, w, c)) | ("hw", None) | ("hwc", None) | ("chw", None)
-        self.softmax = softmax
+        self.head = head
+        self.tta = tta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
@@ -54,8 +82,10 @@ class _ChannelsLastInput(nn.Module):
             x = x.unsqueeze(-1)
         if kind != "chw":
             x = x.permute(0, 3, 1, 2)
-        out = self.network(x)
-        return torch.softmax(out, dim=1) if self.softmax else out
+        out = self.head(self.network(x))
+        if self.tta:
+            out = (out + self.head(self.network(x.flip(-1)))) / 2
+        return out
 
 
 def _export_module(module: nn.Module, sample: torch.Tensor, opset: int):
@@ -130,13 +160,13 @@ def _layout(estimator, shape: list) -> tuple:
 
 
 def _network_nodes(scope, operator, container, network: nn.Module, estimator, *,
-                   softmax: bool, output_name: str) -> None:
+                   head: nn.Module, output_name: str) -> None:
     uint8, shape = _input_info(operator.inputs[0])
     if None in shape or any(isinstance(s, str) for s in shape):
         raise ValueError(f"{type(estimator).__name__} needs images of a fixed size in the "
                          f"graph; got input shape {shape}.")
     module = _ChannelsLastInput(network, uint8=uint8, layout=_layout(estimator, shape),
-                                softmax=softmax).cpu()
+                                head=head, tta=bool(getattr(estimator, "tta", False))).cpu()
     sample = torch.zeros(2, *shape, dtype=torch.uint8 if uint8 else torch.float32)
     opset = min(int(container.target_opset), 21)
     if opset < MIN_OPSET:
@@ -156,9 +186,14 @@ def _float32_copy(network: nn.Module, module: _ChannelsLastInput) -> nn.Module:
 
 
 # ------------------------------------------------------------------- the classifiers
+def _is_multilabel(estimator) -> bool:
+    return getattr(estimator, "target_type_", None) == "multilabel-indicator"
+
+
 def _classifier_shape(operator):
-    """skl2onnx's classifier outputs: label (int64 for numeric classes, else string) and
-    float probabilities. Its own calculator would refuse uint8 images as input."""
+    """skl2onnx's classifier outputs: label (int64 for numeric classes, else string; for
+    label sets the (n, n_labels) int64 indicator matrix) and float probabilities. Its own
+    calculator would refuse uint8 images as input."""
     from skl2onnx.common.data_types import (
         FloatTensorType,
         Int64TensorType,
@@ -166,9 +201,13 @@ def _classifier_shape(operator):
     )
 
     n = operator.inputs[0].get_first_dimension()
-    classes = operator.raw_operator.classes_
-    label = Int64TensorType if classes.dtype.kind in "biuf" else StringTensorType
-    operator.outputs[0].type = label([n])
+    estimator = operator.raw_operator
+    classes = estimator.classes_
+    if _is_multilabel(estimator):
+        operator.outputs[0].type = Int64TensorType([n, len(classes)])
+    else:
+        label = Int64TensorType if classes.dtype.kind in "biuf" else StringTensorType
+        operator.outputs[0].type = label([n])
     operator.outputs[1].type = FloatTensorType([n, len(classes)])
 
 
@@ -177,8 +216,16 @@ def _classifier_converter(scope, operator, container):
 
     estimator = operator.raw_operator
     probabilities = operator.outputs[1].full_name
-    _network_nodes(scope, operator, container, estimator.module_, estimator, softmax=True,
-                   output_name=probabilities)
+    _network_nodes(scope, operator, container, estimator.module_, estimator,
+                   head=_head(estimator), output_name=probabilities)
+    if _is_multilabel(estimator):
+        half = _constant(scope, container, "half", 0.5, [])
+        over = scope.get_unique_variable_name("over_half")
+        container.add_node("Greater", [probabilities, half], [over],
+                           name=scope.get_unique_operator_name("Greater"))
+        container.add_node("Cast", [over], [operator.outputs[0].full_name],
+                           to=TensorProto.INT64, name=scope.get_unique_operator_name("Cast"))
+        return
     classes = estimator.classes_
     index = scope.get_unique_variable_name("class_index")
     container.add_node("ArgMax", [probabilities], [index], axis=1, keepdims=0,
@@ -192,6 +239,21 @@ def _classifier_converter(scope, operator, container):
                                   [str(c).encode() for c in classes])
     container.add_node("Gather", [labels, index], [operator.outputs[0].full_name], axis=0,
                        name=scope.get_unique_operator_name("Gather"))
+
+
+# -------------------------------------------------------------------- the regressors
+def _regressor_shape(operator):
+    """skl2onnx's regressor output: one float ``variable`` of shape (n, n_outputs)."""
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n, int(operator.raw_operator.n_outputs_)])
+
+
+def _regressor_converter(scope, operator, container):
+    estimator = operator.raw_operator
+    _network_nodes(scope, operator, container, estimator.module_, estimator,
+                   head=_head(estimator), output_name=operator.outputs[0].full_name)
 
 
 # ------------------------------------------------------------------- the transformers
@@ -372,7 +434,7 @@ def _features_shape(operator):
 
 def _features(scope, operator, container):
     features = operator.raw_operator
-    _network_nodes(scope, operator, container, features.model_, features, softmax=False,
+    _network_nodes(scope, operator, container, features.model_, features, head=nn.Identity(),
                    output_name=operator.outputs[0].full_name)
 
 
@@ -404,7 +466,7 @@ def register_converters() -> None:
     _require()
     from skl2onnx import update_registered_converter
 
-    from .classifier import CNNClassifier
+    from .classifier import CNNClassifier, CNNRegressor
     from .feature_extraction import PretrainedFeatures
     from .files import ImageLoader
     from .preprocessing import (
@@ -414,12 +476,15 @@ def register_converters() -> None:
         ImageResizer,
         PixelScaler,
     )
-    from .transfer import TransferClassifier
+    from .transfer import TransferClassifier, TransferRegressor
 
     classifier_options = {"zipmap": [True, False, "columns"], "nocl": [True, False]}
     for cls in (CNNClassifier, TransferClassifier):
         update_registered_converter(cls, f"SklearnCnn{cls.__name__}", _classifier_shape,
                                     _classifier_converter, options=classifier_options)
+    for cls in (CNNRegressor, TransferRegressor):
+        update_registered_converter(cls, f"SklearnCnn{cls.__name__}", _regressor_shape,
+                                    _regressor_converter)
     for cls, shape, converter in [
         (PixelScaler, _float_like_input_shape, _pixel_scaler),
         (ChannelStandardizer, _float_like_input_shape, _channel_standardizer),
@@ -451,9 +516,12 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
     channels-last, grayscale without a channel axis, or flat rows, as ``X_sample`` is) with
     a dynamic batch axis, and does all of the preprocessing itself: pixel scaling, learned
     standardisation, TransferClassifier's grayscale-to-RGB, resize and normalisation.
-    A classifier's outputs follow skl2onnx's convention: ``label`` (the ``classes_`` values:
-    int64 for numbers, strings otherwise) and ``probabilities`` (float32, one column per
-    class). Run it with onnxruntime. Needs ``pip install 'sklearn-cnn[onnx]'``.
+    The outputs follow skl2onnx's conventions: a classifier's are ``label`` (the
+    ``classes_`` values: int64 for numbers, strings otherwise; for label sets the (n,
+    n_labels) int64 indicator matrix) and ``probabilities`` (float32, one column per class
+    or label); a regressor's is ``variable``, float32 of shape (n, n_outputs), on the
+    targets' own scale. A model fitted with ``tta=True`` averages with the mirrored images
+    in the graph too. Run it with onnxruntime. Needs ``pip install 'sklearn-cnn[onnx]'``.
 
     Parameters
     ----------
@@ -468,7 +536,7 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
         The ONNX opset; at least 18 (antialiased Resize). None: the newest skl2onnx knows.
     zipmap : bool, default=False
         Probabilities as a list of {class: probability} maps (skl2onnx's ZipMap) instead of
-        a tensor.
+        a tensor (single-label classifiers only).
 
     Returns
     -------
@@ -506,6 +574,10 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
         X_sample = X_sample.astype(np.float32)
     options = {}
     final = last_step(model)
+    if zipmap and (not is_classifier(final) or _is_multilabel(final)):
+        raise ValueError("zipmap=True maps each class to its probability, one class per "
+                         "image: it applies to single-label classifiers only. Leave "
+                         "zipmap=False.")
     if is_classifier(final):
         options[id(final)] = {"zipmap": zipmap}
     return skl_to_onnx(model, initial_types=_initial_type(X_sample),

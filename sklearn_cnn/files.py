@@ -120,11 +120,14 @@ class _Decoded(torch.utils.data.Dataset):
 
 
 class _Checked(_Decoded):
-    """None for a file that decodes to the collection's size, else the error message."""
+    """None for a file that decodes, else the error message. Only whether it decodes: a
+    readable image of another size is no unreadable file (and the collection's size, read
+    from its first file, may be what is unreadable)."""
 
     def __getitem__(self, i: int) -> str | None:
+        images = self.images
         try:
-            self.images._decode(i)
+            decode_image(images.paths[i], images.size, images.color_mode)
         except ValueError as exc:
             return str(exc)
         return None

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import torch
+from sklearn.base import is_regressor
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -58,6 +59,32 @@ def network_images(model, X) -> tuple:
     images, _ = validate_images(final, Xt, fitting=False)
     tensor = to_float_batch(to_compact_tensor(np.asarray(images)))
     return final, tensor.contiguous(memory_format=torch.channels_last)
+
+
+def _task_kind(final) -> str:
+    """"regression", "multilabel" or "classification"."""
+    if is_regressor(final):
+        return "regression"
+    if getattr(final, "target_type_", None) == "multilabel-indicator":
+        return "multilabel"
+    return "classification"
+
+
+def _output_indices(final, target, n: int) -> np.ndarray:
+    """The network output to explain for each of ``n`` images: a class label's (single-
+    label), a label's or an output's index (label sets, regressors)."""
+    if _task_kind(final) == "classification":
+        return _class_indices(final, target, n)
+    outputs = len(final.classes_) if hasattr(final, "classes_") else final.n_outputs_
+    index = np.asarray(target)
+    if index.ndim == 0:
+        index = np.full(n, index.item())
+    if len(index) != n or index.dtype.kind not in "iu" or index.min() < 0 or (
+            index.max() >= outputs):
+        what = "label" if _task_kind(final) == "multilabel" else "output"
+        raise ValueError(f"target must be the index of a {what}, 0..{outputs - 1} (one for all "
+                         f"images or one per image), got {target!r}.")
+    return index
 
 
 def _class_indices(final, labels, n: int) -> np.ndarray:
@@ -113,13 +140,16 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
-        Fitted. A Pipeline's steps are applied to ``X`` first, as in ``predict``.
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
+        Fitted (a classifier or a regressor). A Pipeline's steps are applied to ``X`` first,
+        as in ``predict``.
     X : array-like of images
         What ``predict`` takes.
     target : label, array-like of labels or None, default=None
         The class to explain (one for all images, or one per image); None explains each
-        image's predicted class.
+        image's predicted class. For a model fitted on label sets, the label's index
+        (None: each image's most probable label); for a regressor, the output's index
+        (None: the first), whose increase the map explains.
     layer : str or None, default=None
         Name of the layer whose output is explained (``dict(module_.named_modules())``);
         None takes the last layer with a spatial output of at least 2×2, the end of the last
@@ -166,7 +196,9 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
             candidates = [n for n, _ in _layer_outputs(module, input_shape)][-8:]
             raise ValueError(f"The network has no layer {name!r}; the last layers it runs are "
                              f"{candidates}.") from None
-        wanted = None if target is None else _class_indices(final, target, len(images))
+        if target is None and _task_kind(final) == "regression":
+            target = 0
+        wanted = None if target is None else _output_indices(final, target, len(images))
         maps = []
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(device)
@@ -205,26 +237,29 @@ def _gradcam(module, layer, x, wanted):
 
 # ------------------------------------------------------------------------- top losses
 def top_losses(estimator, X, y, k=9):
-    """The ``k`` images the model gets most wrong: the highest cross-entropy losses.
+    """The ``k`` images the model gets most wrong: the highest losses.
 
     fastai's ``top_losses``: sorting the training or validation images by loss shows
-    mislabelled images, confusing classes, and what the model has not learned.
+    mislabelled images, confusing classes, and what the model has not learned. The loss is
+    the cross-entropy for class labels, the binary cross-entropy (averaged over the labels)
+    for label sets, and the squared error (summed over the outputs) for a regressor.
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
         Fitted.
     X : array-like of images
-    y : array-like of shape (n_images,)
-        The true labels.
+    y : array-like of shape (n_images,) or (n_images, n_outputs)
+        The true labels, label sets or targets.
     k : int, default=9
         How many to return.
 
     Returns
     -------
     sklearn.utils.Bunch
-        ``indices`` (into X, highest loss first), ``losses``, ``y_true``, ``y_pred``,
-        ``probability`` (of the predicted class) and ``true_probability``.
+        ``indices`` (into X, highest loss first), ``losses``, ``y_true``, ``y_pred``; for
+        class labels also ``probability`` (of the predicted class) and
+        ``true_probability``; for label sets ``probability`` (of each label).
 
     Examples
     --------
@@ -240,8 +275,26 @@ def top_losses(estimator, X, y, k=9):
     """
     from sklearn.utils import Bunch
 
-    proba = estimator.predict_proba(X)
     final, _ = _final_and_inputs(estimator, X[:1] if hasattr(X, "__getitem__") else X)
+    kind = _task_kind(final)
+    if kind == "regression":
+        predicted = estimator.predict(X)
+        truth = np.asarray(y, dtype=np.float64).reshape(predicted.shape)
+        losses = ((predicted - truth) ** 2).reshape(len(truth), -1).sum(axis=1)
+        order = np.argsort(-losses, kind="stable")[:k]
+        return Bunch(indices=order, losses=losses[order], y_true=truth[order],
+                     y_pred=predicted[order])
+    proba = estimator.predict_proba(X)
+    if kind == "multilabel":
+        truth = np.asarray(y)
+        if truth.shape != proba.shape:
+            raise ValueError(f"y has shape {truth.shape}; the model predicts label sets of "
+                             f"shape {proba.shape}.")
+        p = np.clip(proba, 1e-12, 1 - 1e-12)
+        losses = -(truth * np.log(p) + (1 - truth) * np.log(1 - p)).mean(axis=1)
+        order = np.argsort(-losses, kind="stable")[:k]
+        return Bunch(indices=order, losses=losses[order], y_true=truth[order],
+                     y_pred=(proba[order] > 0.5).astype(truth.dtype), probability=proba[order])
     truth = _class_indices(final, np.asarray(y), len(proba))
     rows = np.arange(len(proba))
     true_probability = proba[rows, truth]
@@ -317,7 +370,7 @@ def lr_find(estimator, X, y, *, start=1e-6, end=1.0, steps=100, smooth=0.98, div
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
         Its parameters (``optimizer``, ``batch_size``, ``augment`` ...) are used; it need
         not be fitted. A Pipeline's other steps are fitted on ``X`` first (on clones).
     X : array-like of images

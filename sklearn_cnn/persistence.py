@@ -38,11 +38,12 @@ def _classes() -> dict:
     from sklearn.pipeline import Pipeline
 
     from . import preprocessing
-    from .classifier import CNNClassifier
+    from .classifier import CNNClassifier, CNNRegressor
     from .feature_extraction import PretrainedFeatures
-    from .transfer import TransferClassifier
+    from .transfer import TransferClassifier, TransferRegressor
 
-    classes = [CNNClassifier, TransferClassifier, PretrainedFeatures, Pipeline,
+    classes = [CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor,
+               PretrainedFeatures, Pipeline,
                *(getattr(preprocessing, name) for name in preprocessing.__all__)]
     return {cls.__name__: cls for cls in classes}
 
@@ -219,9 +220,11 @@ def save(model, path, *, optimizer: bool = False) -> Path:
 
     Parameters
     ----------
-    model : CNNClassifier, TransferClassifier, one of sklearn_cnn.preprocessing's
-        transformers, or a Pipeline made of them
-        The fitted model. Any other step is refused with an error (use joblib for it).
+    model : estimator, transformer or Pipeline
+        The fitted model: one of sklearn-cnn's estimators (CNNClassifier, CNNRegressor,
+        TransferClassifier, TransferRegressor), its transformers (sklearn_cnn.preprocessing,
+        ImageLoader, PretrainedFeatures), or a Pipeline made of them. Any other step is
+        refused with an error (use joblib for it).
     path : str or os.PathLike
         Where to write. The file is written next to it first and moved into place, so a
         failure never leaves a half-written file where an earlier one was.

@@ -27,14 +27,14 @@ def _pyplot():
 
 
 def plot_history(estimator, *, axes=None):
-    """Train/validation loss and accuracy per epoch.
+    """Train/validation loss and accuracy (R² for regressors) per epoch.
 
     Validation curves appear when the estimator held out a validation split
     (``early_stopping=True``); the epoch whose weights early stopping restored is marked.
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
         A fitted estimator.
     axes : pair of matplotlib Axes, default=None
         Where to draw loss and accuracy; None makes a new figure.
@@ -64,7 +64,8 @@ def plot_history(estimator, *, axes=None):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     fig = axes[0].figure
     epochs = history[:, "epoch"]
-    for ax, metric, title in [(axes[0], "loss", "Loss"), (axes[1], "acc", "Accuracy")]:
+    score, name = ("r2", "R²") if "train_r2" in history[-1] else ("acc", "Accuracy")
+    for ax, metric, title in [(axes[0], "loss", "Loss"), (axes[1], score, name)]:
         for split, style in [("train", "-o"), ("valid", "--s")]:
             values = [row.get(f"{split}_{metric}") for row in history]
             if any(v is not None for v in values):
@@ -97,7 +98,7 @@ def plot_filters(estimator, *, max_filters=64, ax=None):
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
         A fitted estimator.
     max_filters : int, default=64
         Show at most this many filters.
@@ -191,7 +192,7 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
         Fitted.
     X : array-like of images
     y : array-like or None, default=None
@@ -225,15 +226,14 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
     X = X[:max_images]
     maps = class_activation_maps(estimator, X, target=target, layer=layer)
     images = _images_for_display(estimator, X)
-    proba = estimator.predict_proba(X)
-    classes = fitted_estimator(estimator).classes_
+    predictions = _predictions(estimator, X)
     fig, axes = _grid(plt, len(maps))
     for i, (ax, image, heat) in enumerate(zip(axes, images, maps)):
-        predicted = classes[proba[i].argmax()]
-        title = f"pred {predicted} ({proba[i].max():.2f})"
-        wrong = y is not None and predicted != np.asarray(y)[i]
+        predicted, text = predictions[i]
+        title = f"pred {text}"
+        wrong = y is not None and _differs(predicted, np.asarray(y)[i])
         if y is not None:
-            title = f"true {np.asarray(y)[i]}\n" + title
+            title = f"true {_short(np.asarray(y)[i])}\n" + title
         _draw(ax, image, heat, title, cmap=cmap, alpha=alpha, color="red" if wrong else "black")
     fig.suptitle("Where the network looks (Grad-CAM)" + (
         f" for class {target}" if target is not None and np.ndim(target) == 0 else ""))
@@ -246,7 +246,7 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
 
     Parameters
     ----------
-    estimator : CNNClassifier, TransferClassifier or a Pipeline ending in one
+    estimator : sklearn-cnn estimator or a Pipeline ending in one
         Fitted.
     X : array-like of images
     y : array-like of shape (n_images,)
@@ -280,12 +280,48 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
     images = _images_for_display(estimator, chosen)
     maps = class_activation_maps(estimator, chosen) if with_maps else None
     fig, axes = _grid(plt, len(index))
+    single_label = "true_probability" in worst
     for i, ax in enumerate(axes):
-        _draw(ax, images[i], None if maps is None else maps[i],
-              f"pred {worst.y_pred[i]} / true {worst.y_true[i]}\nloss {worst.losses[i]:.2f} / "
-              f"p(true) {worst.true_probability[i]:.2f}", alpha=0.35)
-    fig.suptitle("Top losses: predicted / actual / loss / probability of the actual class")
+        title = (f"pred {_short(worst.y_pred[i])} / true {_short(worst.y_true[i])}\n"
+                 f"loss {worst.losses[i]:.2f}")
+        if single_label:
+            title += f" / p(true) {worst.true_probability[i]:.2f}"
+        _draw(ax, images[i], None if maps is None else maps[i], title, alpha=0.35)
+    fig.suptitle("Top losses: predicted / actual / loss" + (
+        " / probability of the actual class" if single_label else ""))
     return fig
+
+
+def _short(value) -> str:
+    """A label, a label set or a target, short enough for a title."""
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        return " ".join(f"{v:.3g}" for v in array.ravel())
+    if array.ndim == 1:  # a label set: the labels in it
+        return "{" + ",".join(str(j) for j in np.flatnonzero(array)) + "}"
+    return str(value)
+
+
+def _differs(predicted, true) -> bool:
+    predicted, true = np.asarray(predicted), np.asarray(true)
+    if predicted.dtype.kind == "f":
+        return False  # a regression's prediction is never simply "wrong"
+    return not np.array_equal(predicted, true)
+
+
+def _predictions(estimator, X) -> list:
+    """(prediction, title text) per image: the class and its probability, the label set,
+    or the predicted values."""
+    final = fitted_estimator(estimator)
+    if not hasattr(final, "classes_"):
+        values = estimator.predict(X)
+        return [(v, _short(v)) for v in values]
+    proba = estimator.predict_proba(X)
+    if getattr(final, "target_type_", None) == "multilabel-indicator":
+        sets = (proba > 0.5).astype(int)
+        return [(row, _short(row)) for row in sets]
+    classes = final.classes_
+    return [(classes[p.argmax()], f"{classes[p.argmax()]} ({p.max():.2f})") for p in proba]
 
 
 def plot_lr_find(result, *, ax=None):

@@ -1,5 +1,6 @@
-"""TransferClassifier: a pretrained backbone, its head replaced, frozen or fine-tuned; and
-the frozen-feature cache, which trains a frozen backbone's head on features computed once.
+"""TransferClassifier and TransferRegressor: a pretrained backbone, its head replaced, frozen
+or fine-tuned; and the frozen-feature cache, which trains a frozen backbone's head on
+features computed once.
 
 The backbones and their weights come from :mod:`sklearn_cnn.backbones`.
 """
@@ -19,7 +20,7 @@ from torch import nn
 
 from . import _docstrings
 from ._data import ImageDataset, prediction_batch_size
-from ._tasks import CNNClassifierBase
+from ._tasks import CNNClassifierBase, CNNRegressorBase
 from ._training import training_mode_layers
 from .backbones import (
     WEIGHTS_ENUM,
@@ -34,7 +35,7 @@ from .backbones import (
 )
 from .networks import InputAdapter, TransferNet, eval_mode
 
-__all__ = ["TransferClassifier"]
+__all__ = ["TransferClassifier", "TransferRegressor"]
 
 
 def _changes_each_pass(layer: nn.Module) -> bool:
@@ -320,7 +321,7 @@ $fitted_attributes
         compile=False,
         callbacks=None,
         random_state=None,
-        verbose=0,
+        verbose="auto",
         warm_start=False,
     ):
         self.backbone = backbone
@@ -360,5 +361,150 @@ _docstrings.fill(
     training_parameters=_docstrings.training_parameters(
         optimizer="adamw", lr=0.001, max_epochs=10, task="classifier"),
     classifier_attributes=_docstrings.CLASSIFIER_ATTRIBUTES,
+    fitted_attributes=_docstrings.FITTED_ATTRIBUTES,
+)
+
+
+class TransferRegressor(_TransferEstimator, CNNRegressorBase):
+    """Fine-tune a pretrained network to predict numbers from your images (regression).
+
+    :class:`TransferClassifier`'s backbone, freezing and fine-tuning, with one linear output
+    per target in place of the classes. The targets are standardised inside ``fit`` with
+    their mean and standard deviation (``target_mean_``, ``target_scale_``, saved with the
+    model); ``predict`` returns them on their own scale, in the shape ``fit`` saw, and
+    ``score`` is R².
+
+    Parameters
+    ----------
+    backbone : str, default="resnet18"
+        Any torchvision classification model by name
+        (:func:`~sklearn_cnn.backbones.list_backbones`): resnet18/
+        34/50, mobilenet_v2, mobilenet_v3_small/large, efficientnet_b0, convnext_tiny,
+        regnet_y_400mf, vit_b_16, ...
+    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
+        Pretrained weights: torchvision's enum by name (read from the torch hub cache
+        under ``$TORCH_HOME``), a local state-dict file (.pth/.pt/.safetensors), or None
+        for random initialisation. See :func:`~sklearn_cnn.backbones.load_backbone`.
+    freeze : "backbone", "none" or int, default="backbone"
+        "backbone" trains only the new head; "none" fine-tunes everything; an int k
+        trains the last k stages of the backbone too (``stage_names_`` lists them; k at
+        least their number is "none").
+        Frozen batch-norm layers keep their running statistics. With ``weights=None`` the
+        backbone is random: freezing it warns, use ``freeze="none"``.
+    unfreeze_at : int or None, default=None
+        The epoch (counting from 1) from which the whole backbone trains: gradual
+        unfreezing after training the head first.
+    backbone_lr : float, default=1.0
+        Multiplier of ``lr`` for the backbone's parameters (discriminative learning rates).
+    head_dropout : float, default=0.2
+        Dropout before the new linear layer, in [0, 1).
+    input_size : int or None, default=None
+        Side of the square images the backbone sees; None takes the weights' size (224 for
+        most), or 224 without enum weights. Smaller is faster.
+$training_parameters
+
+    Attributes
+    ----------
+$regressor_attributes
+$fitted_attributes
+    module_ : torch.nn.Module
+        The trained network, a :class:`~sklearn_cnn.networks.TransferNet`.
+    stage_names_ : list of str
+        The backbone's stages, input to output, that ``freeze=k`` counts from the end.
+    head_name_ : str
+        Name of the replaced classifier layer in the backbone.
+
+    See Also
+    --------
+    TransferClassifier : the same for class labels and label sets.
+    CNNRegressor : a CNN regressor trained from scratch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import TransferRegressor
+    >>> from sklearn_cnn.datasets import load_sample_patches
+    >>> X, _ = load_sample_patches(patch_size=32, n_patches=20)
+    >>> y = X.mean(axis=(1, 2, 3))                # each patch's brightness
+    >>> reg = TransferRegressor(backbone="mobilenet_v3_small", weights=None, freeze="none",
+    ...                         input_size=32, max_epochs=1, device="cpu", random_state=0)
+    >>> reg.fit(X, y).predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        **CNNRegressorBase._parameter_constraints,
+        **_TransferEstimator._parameter_constraints,
+    }
+
+    def __init__(
+        self,
+        *,
+        backbone="resnet18",
+        weights="DEFAULT",
+        freeze="backbone",
+        unfreeze_at=None,
+        backbone_lr=1.0,
+        head_dropout=0.2,
+        input_size=None,
+        optimizer="adamw",
+        lr=0.001,
+        momentum=0.9,
+        weight_decay=0.0,
+        batch_size=32,
+        max_epochs=10,
+        augment=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        lr_schedule="cosine",
+        loss="squared_error",
+        tta=False,
+        data_format="channels_last",
+        image_shape=None,
+        device="auto",
+        precision="auto",
+        compile=False,
+        callbacks=None,
+        random_state=None,
+        verbose="auto",
+        warm_start=False,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.unfreeze_at = unfreeze_at
+        self.backbone_lr = backbone_lr
+        self.head_dropout = head_dropout
+        self.input_size = input_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.augment = augment
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.loss = loss
+        self.tta = tta
+        self.data_format = data_format
+        self.image_shape = image_shape
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+
+_docstrings.fill(
+    TransferRegressor,
+    training_parameters=_docstrings.training_parameters(
+        optimizer="adamw", lr=0.001, max_epochs=10, task="regressor"),
+    regressor_attributes=_docstrings.REGRESSOR_ATTRIBUTES,
     fitted_attributes=_docstrings.FITTED_ATTRIBUTES,
 )
