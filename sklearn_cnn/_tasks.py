@@ -492,7 +492,7 @@ def _is_label_sets(y) -> bool:
 
     try:
         return type_of_target(y) == "multilabel-indicator"
-    except ValueError:
+    except (ValueError, TypeError):  # what the classification checks explain better
         return False
 
 

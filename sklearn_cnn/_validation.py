@@ -285,7 +285,7 @@ def check_regression_targets(y, n_images: int, *, estimator_name: str,
         except (TypeError, ValueError):
             example = y_array.ravel()[0]
             raise ValueError(
-                f"y holds {type(example).__name__} values such as {example!r}: "
+                f"y holds text values such as {str(example)!r}: "
                 f"{estimator_name} predicts numbers. For class labels, use the classifier "
                 "(CNNClassifier, TransferClassifier).") from None
     y_array = check_array(y_array, ensure_2d=False, dtype=np.float64, input_name="y",
@@ -298,8 +298,8 @@ def check_regression_targets(y, n_images: int, *, estimator_name: str,
                                                                  else "")
             warnings.warn(
                 f"y holds integers with {len(distinct)} distinct values ({shown}): class "
-                f"{estimator_name} predicts numbers "
-                "between them, not classes; for classes use the classifier (CNNClassifier, "
+                f"labels by the look of them. {estimator_name} predicts numbers between them, "
+                "not classes; for classes use the classifier (CNNClassifier, "
                 "TransferClassifier). If they are numbers to predict (counts), pass "
                 "y.astype(float) to silence this.", UserWarning, stacklevel=6)
     return y_array

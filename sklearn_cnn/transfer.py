@@ -424,12 +424,14 @@ $fitted_attributes
     >>> import numpy as np
     >>> from sklearn_cnn import TransferRegressor
     >>> from sklearn_cnn.datasets import load_sample_patches
-    >>> X, _ = load_sample_patches(patch_size=32, n_patches=20)
+    >>> X, _ = load_sample_patches(patch_size=32, n_patches=40)
     >>> y = X.mean(axis=(1, 2, 3))                # each patch's brightness
-    >>> reg = TransferRegressor(backbone="mobilenet_v3_small", weights=None, freeze="none",
-    ...                         input_size=32, max_epochs=1, device="cpu", random_state=0)
+    >>> reg = TransferRegressor(backbone="resnet18", weights=None, freeze="none",
+    ...                         input_size=32, max_epochs=5, device="cpu", random_state=0)
     >>> reg.fit(X, y).predict(X[:2]).shape
     (2,)
+    >>> reg.score(X, y) > 0.5
+    True
     """
 
     _parameter_constraints: dict = {

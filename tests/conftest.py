@@ -31,3 +31,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def without_learning_check():
+    """A context for fits that check mechanics (shapes, counts, loading weights), on data
+    with nothing to learn or in a step or two, too short to learn: whether such a fit warns
+    that it learned nothing (ConvergenceWarning, an error in this suite) is beside the
+    point, so it is ignored there, and only there."""
+    import warnings
+    from contextlib import contextmanager
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    @contextmanager
+    def context():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            yield
+
+    return context

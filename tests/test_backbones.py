@@ -158,18 +158,20 @@ def test_weights_files_that_cannot_be_read(tmp_path, patches, make, match):
     assert "weights_only=False" not in str(info.value)  # advice we would never take
 
 
-def test_safetensors_weights(tmp_path, weights_file, patches):
+def test_safetensors_weights(tmp_path, weights_file, patches, without_learning_check):
     safetensors = pytest.importorskip("safetensors.torch")
     path = tmp_path / "mobilenet.safetensors"
     safetensors.save_file(torch.load(weights_file, weights_only=True), str(path))
-    clf = TransferClassifier(**SMALL, weights=path).fit(*patches)
+    with without_learning_check():  # random weights, frozen: the head cannot learn
+        clf = TransferClassifier(**SMALL, weights=path).fit(*patches)
     expected = torch.load(weights_file, weights_only=True)["features.0.0.weight"]
     torch.testing.assert_close(clf.module_.backbone.features[0][0].weight, expected)
 
 
-def test_head_of_another_class_count_is_replaced(tmp_path, patches):
+def test_head_of_another_class_count_is_replaced(tmp_path, patches, without_learning_check):
     model = torchvision.models.mobilenet_v3_small(num_classes=7)
     path = tmp_path / "seven.pth"
     torch.save(model.state_dict(), path)
-    clf = TransferClassifier(**SMALL, weights=path).fit(*patches)
+    with without_learning_check():  # random weights, frozen: the head cannot learn
+        clf = TransferClassifier(**SMALL, weights=path).fit(*patches)
     assert clf.predict_proba(patches[0]).shape[1] == 2

@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks, run on every estimator and transformer."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cnn import CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor
@@ -11,6 +12,10 @@ from sklearn_cnn.preprocessing import (
     ImageResizer,
     PixelScaler,
 )
+
+# scikit-learn's checks fit on a few random samples, random labels and tabular rows to test
+# the API, not learning: the warning that a model learned nothing is beside the point there.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # Fast constructor arguments: tiny networks, few epochs (the checks fit hundreds of times).
 ESTIMATORS = [

@@ -63,14 +63,16 @@ def test_activation_maps_through_a_pipeline_and_other_layers(quadrants):
         inspection.class_activation_maps(pipe, X[:4] * 255, target="left")
 
 
-def test_activation_maps_of_a_transfer_classifier_with_a_frozen_backbone(quadrants, tmp_path):
+def test_activation_maps_of_a_transfer_classifier_with_a_frozen_backbone(
+        quadrants, tmp_path, without_learning_check):
     import torchvision
 
     _, X, y, _ = quadrants
     path = tmp_path / "w.pth"
     torch.save(torchvision.models.resnet18().state_dict(), path)
-    clf = TransferClassifier(backbone="resnet18", weights=path, input_size=32, max_epochs=1,
-                             device="cpu", random_state=0).fit(X, y)
+    with without_learning_check():  # random weights, frozen: the head cannot learn
+        clf = TransferClassifier(backbone="resnet18", weights=path, input_size=32,
+                                 max_epochs=1, device="cpu", random_state=0).fit(X, y)
     maps = inspection.class_activation_maps(clf, X[:3])  # gradients through frozen layers
     assert maps.shape == (3, 16, 16) and np.isfinite(maps).all() and maps.max() > 0
 

@@ -9,9 +9,14 @@ from sklearn_cnn import TransferClassifier
 from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.networks import TransferNet
 
-# These tests freeze random backbones on purpose (fast, no downloads);
-# test_frozen_random_backbone_warns checks the warning itself.
-pytestmark = pytest.mark.filterwarnings("ignore:TransferClassifier.weights=None:UserWarning")
+# These tests check the mechanics of freezing, loading and caching on random backbones, on
+# purpose (fast, no downloads): heads on frozen random features learn nothing in an epoch
+# or two, and both warnings that say so are beside the point here.
+# test_base.py::test_frozen_random_backbone_warns asserts the two warnings themselves.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:TransferClassifier.weights=None:UserWarning"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
 
 SMALL = dict(
     max_epochs=2,
