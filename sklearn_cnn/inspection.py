@@ -81,8 +81,8 @@ def _output_indices(final, target, n: int) -> np.ndarray:
         index = np.full(n, index.item())
     if len(index) != n or index.dtype.kind not in "iu" or index.min() < 0 or (
             index.max() >= outputs):
-        what = "label" if _task_kind(final) == "multilabel" else "output"
-        raise ValueError(f"target must be the index of a {what}, 0..{outputs - 1} (one for all "
+        what = "a label" if _task_kind(final) == "multilabel" else "an output"
+        raise ValueError(f"target must be the index of {what}, 0..{outputs - 1} (one for all "
                          f"images or one per image), got {target!r}.")
     return index
 

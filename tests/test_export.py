@@ -5,7 +5,7 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_cnn import CNNClassifier, TransferClassifier, to_onnx
+from sklearn_cnn import CNNClassifier, CNNRegressor, TransferClassifier, to_onnx
 from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.feature_extraction import PretrainedFeatures
 from sklearn_cnn.preprocessing import (
@@ -137,3 +137,30 @@ def test_what_cannot_be_exported_says_why(tmp_path, digits):
     clf = CNNClassifier(**CNN).fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="target_opset >= 18"):
         to_onnx(clf, X[:2], target_opset=17)
+
+
+@pytest.mark.parametrize("make_y", [lambda y: y.astype(float),
+                                    lambda y: np.stack([y, 10 * y], axis=1).astype(float)])
+def test_regressors_export_one_variable(digits, make_y):
+    X, y = digits
+    targets = make_y(y[:300])
+    reg = CNNRegressor(**CNN, lr=0.01, tta=True).fit(X[:300], targets)
+    onx = to_onnx(reg, X[:2])
+    assert [o.name for o in onx.graph.output] == ["variable"]
+    variable, = _run(onx, X[300:400].astype(np.float32))
+    expected = reg.predict(X[300:400]).reshape(100, -1)
+    assert variable.shape == expected.shape
+    np.testing.assert_allclose(variable, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_label_sets_export_labels_and_probabilities(digits):
+    X, y = digits
+    sets = np.stack([y[:300] < 5, y[:300] % 2 == 0], axis=1).astype(int)
+    clf = CNNClassifier(**{**CNN, "max_epochs": 6}, lr=0.01).fit(X[:300], sets)
+    onx = to_onnx(clf, X[:2])
+    label, proba = _run(onx, X[300:400].astype(np.float32))
+    assert label.shape == proba.shape == (100, 2)
+    np.testing.assert_array_equal(label, clf.predict(X[300:400]))
+    np.testing.assert_allclose(proba, clf.predict_proba(X[300:400]), atol=1e-5)
+    with pytest.raises(ValueError, match="zipmap=True.*single-label classifiers"):
+        to_onnx(clf, X[:2], zipmap=True)

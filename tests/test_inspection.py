@@ -9,7 +9,13 @@ from sklearn.pipeline import make_pipeline
 
 matplotlib.use("Agg")
 
-from sklearn_cnn import CNNClassifier, TransferClassifier, inspection, plotting  # noqa: E402  # noqa: E402
+from sklearn_cnn import (  # noqa: E402
+    CNNClassifier,
+    CNNRegressor,
+    TransferClassifier,
+    inspection,
+    plotting,
+)
 from sklearn_cnn.preprocessing import PixelScaler  # noqa: E402
 
 FAST = dict(filters=(8, 16), batch_size=16, device="cpu", random_state=0)
@@ -136,3 +142,25 @@ def test_activation_maps_draw_over_the_images(quadrants):
     assert len(fig.axes) == 6 and fig.axes[0].get_title().startswith("true")
     fig = plotting.plot_top_losses(clf, X, y, k=4)
     assert "p(true)" in fig.axes[0].get_title()
+
+
+def test_regressors_and_label_sets_are_explained_too(quadrants):
+    # The target: where the stripes are (a number: the quadrant), and label sets (top?
+    # left?): Grad-CAM explains an output or a label, top losses rank by the task's loss.
+    _, X, _, quadrant = quadrants
+    reg = CNNRegressor(**FAST, max_epochs=15, lr=0.01).fit(X, quadrant.astype(float))
+    maps = inspection.class_activation_maps(reg, X[:8])
+    assert maps.shape == (8, 16, 16) and np.isfinite(maps).all()
+    with pytest.raises(ValueError, match=r"index of an output, 0..0"):
+        inspection.class_activation_maps(reg, X[:2], target=3)
+    worst = inspection.top_losses(reg, X, quadrant.astype(float), k=4)
+    errors = (reg.predict(X) - quadrant) ** 2
+    np.testing.assert_allclose(worst.losses, np.sort(errors)[::-1][:4])
+    sets = np.stack([quadrant < 2, quadrant % 2 == 0], axis=1).astype(int)
+    clf = CNNClassifier(**FAST, max_epochs=15, lr=0.01).fit(X, sets)
+    left = inspection.class_activation_maps(clf, X[:8], target=1)
+    assert left.shape == (8, 16, 16)
+    worst = inspection.top_losses(clf, X, sets, k=3)
+    assert worst.y_true.shape == (3, 2) and worst.probability.shape == (3, 2)
+    found = inspection.lr_find(CNNRegressor(**FAST), X, quadrant.astype(float), steps=20)
+    assert 1e-6 <= found.suggestion <= 1

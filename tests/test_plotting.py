@@ -66,3 +66,19 @@ def test_plot_history_marks_the_restored_epoch(digits):
     assert best < len(clf.history_)
     labels = plot_history(clf).axes[0].get_legend_handles_labels()[1]
     assert f"restored (epoch {best})" in labels
+
+
+def test_regressor_history_and_pictures(digits):
+    from sklearn_cnn import CNNRegressor
+    from sklearn_cnn.plotting import plot_class_activation_maps, plot_top_losses
+
+    X, y = digits
+    reg = CNNRegressor(filters=(8, 16), lr=0.01, max_epochs=6, early_stopping=True,
+                       device="cpu", random_state=0).fit(X[:300], y[:300].astype(float))
+    fig = plot_history(reg)
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "R²"]
+    assert len(fig.axes[1].lines) == 2  # train and validation R²
+    fig = plot_class_activation_maps(reg, X[:4], y[:4])
+    assert fig.axes[0].get_title().startswith("true 0\npred ")
+    fig = plot_top_losses(reg, X[:50], y[:50].astype(float), k=4)
+    assert "loss" in fig.axes[0].get_title() and "p(true)" not in fig.axes[0].get_title()
