@@ -47,6 +47,7 @@ from ._training import (
 )
 from ._validation import (
     commit_bookkeeping,
+    other_pixel_scale,
     seed_of,
     validate_images,
     warn_if_other_pixel_scale,
@@ -181,11 +182,13 @@ class BaseCNNEstimator(BaseEstimator):
         images, bookkeeping = validate_images(self, X, fitting=not warm)
         task = self._fitted_task() if warm else self._new_task(y, len(images), classes)
         targets = task.encode(y, len(images))
-        device = resolve_device(self.device)
+        device = self._training_device(warm)
         seed = seed_of(self.random_state)
         input_shape = tuple(int(s) for s in images.shape[1:])
         images, seen = decoded_or_sample(images)
         pixels = pixel_range(seen)
+        if warm:
+            self._check_pixel_scale(seen, pixels)
 
         dataset = ImageDataset(stored(images), torch.from_numpy(targets))
         train_set, valid_set = self._split(dataset, targets if task.stratify else None, seed)
@@ -216,6 +219,37 @@ class BaseCNNEstimator(BaseEstimator):
             setattr(self, name, value)
         self.input_shape_, self.pixel_range_, self.net_ = input_shape, pixels, net
         return self
+
+    def _check_pixel_scale(self, images, pixels: tuple[float, float]) -> None:
+        """A warm start on images scaled far beyond the first fit's (0..255 floats after
+        uint8, whose network sees 0..1) would train on inputs the network never saw and
+        lose what it knew: refused. Images spanning much less than before (a dark batch,
+        or 0..1 floats after 0..255 floats) get the warning predict gives."""
+        problem = other_pixel_scale(self, images, pixels)
+        if problem is None:
+            return
+        low, high = pixels
+        train_low, train_high = self.pixel_range_
+        if (high - low) > (train_high - train_low):
+            raise ValueError(
+                f"{problem}. A warm-start fit (or partial_fit) continues that network, which "
+                "would see inputs it never saw and learn anew from them, silently losing what "
+                "it knew. Scale X as the first fit's images were (uint8 for uint8, or the same "
+                "PixelScaler), or set warm_start=False (or clone the estimator) to train a new "
+                "network.")
+        warn_if_other_pixel_scale(self, images)
+
+    def _training_device(self, warm: bool) -> torch.device:
+        """``device`` resolved; for a warm start of a model unpickled onto another machine,
+        an error that says how to continue where the model now is."""
+        try:
+            return resolve_device(self.device)
+        except ValueError as exc:
+            if not warm:
+                raise
+            raise ValueError(f"{exc} This model was fitted on device={self.device!r} and now "
+                             f"sits on {self.device_}; to continue training it here, "
+                             f"set_params(device={str(self.device_)!r}) first.") from None
 
     def _check_params(self) -> None:
         """Every parameter check, in one place, before any data is looked at."""

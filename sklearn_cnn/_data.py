@@ -71,6 +71,25 @@ def check_size(size) -> tuple[int, int] | None:
     return int(values[0]), int(values[1])
 
 
+def resize_batch(images: torch.Tensor, size, *, interpolation: str = "bilinear",
+                 antialias: bool = True) -> torch.Tensor:
+    """Resize a batch (N, C, H, W) to ``size`` (height, width): torchvision's resize, the one
+    resize behind ImageLoader, ImageResizer and their ONNX graphs.
+
+    uint8 images are resized in float32 and rounded back to uint8, which is what an ONNX
+    graph (and torch's ``interpolate``) computes; torchvision's integer kernel for uint8
+    rounds differently, 1 off on some pixels, which would make the exported graph disagree
+    with ``predict``. Other dtypes come back as float32.
+    """
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    uint8 = images.dtype == torch.uint8
+    resized = TF.resize(images.float(), list(size), interpolation=InterpolationMode(
+        interpolation), antialias=antialias)
+    return resized.round_().clamp_(0, 255).to(torch.uint8) if uint8 else resized
+
+
 def to_channels_last(X: np.ndarray, *, data_format="channels_last", image_shape=None):
     """A checked array as (n_samples, height, width, channels), a view when possible."""
     if X.ndim == 2:

@@ -199,20 +199,30 @@ def _validate_files(estimator, X: LazyImages, *, fitting: bool):
     return X, {}
 
 
-def warn_if_other_pixel_scale(estimator, images: np.ndarray) -> None:
-    """Warns when images to predict span a range of another order of magnitude than the
-    training images (0..255 floats after training on 0..1, or the reverse): the network
-    would see inputs it never saw, and predict nonsense without an error."""
-    low, high = pixel_range(images)
+def other_pixel_scale(estimator, images: np.ndarray,
+                      pixels: tuple[float, float] | None = None) -> str | None:
+    """What is wrong when images span a range of another order of magnitude than the
+    training images (0..255 floats after training on 0..1, or the reverse), else None: the
+    network would see inputs it never saw. ``pixels`` is their range, if known."""
+    low, high = pixels if pixels is not None else pixel_range(images)
     train_low, train_high = getattr(estimator, "pixel_range_", (low, high))
     span, train_span = high - low, train_high - train_low
     if train_span > 0 and span > 0 and not 0.1 <= span / train_span <= 10:
+        return (f"X has pixel values from {low:.3g} to {high:.3g} (uint8 counted as 0..1), "
+                f"but {type(estimator).__name__} was trained on values from {train_low:.3g} "
+                f"to {train_high:.3g}")
+    return None
+
+
+def warn_if_other_pixel_scale(estimator, images: np.ndarray) -> None:
+    """Warns when images to predict are scaled unlike the training images (see
+    :func:`other_pixel_scale`): predictions on them are meaningless, without an error."""
+    problem = other_pixel_scale(estimator, images)
+    if problem:
         warnings.warn(
-            f"X has pixel values from {low:.3g} to {high:.3g} (uint8 counted as 0..1), but "
-            f"{type(estimator).__name__} was trained on values from {train_low:.3g} to "
-            f"{train_high:.3g}: predictions on input scaled so differently are "
-            "meaningless. Scale X as the training images were (e.g. uint8 for uint8, or "
-            "the same PixelScaler in a Pipeline).", UserWarning, stacklevel=3)
+            f"{problem}: predictions on input scaled so differently are meaningless. Scale X "
+            "as the training images were (e.g. uint8 for uint8, or the same PixelScaler in a "
+            "Pipeline).", UserWarning, stacklevel=3)
 
 
 def _refuse_single_image(estimator, X) -> None:

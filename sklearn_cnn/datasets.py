@@ -11,7 +11,8 @@ from sklearn.utils import check_random_state
 
 from .files import IMAGE_SUFFIXES, LazyImages
 
-__all__ = ["load_digits_images", "load_sample_patches", "load_image_folder"]
+__all__ = ["load_digits_images", "load_sample_patches", "load_image_folder",
+           "make_rotated_digits", "make_digit_pairs"]
 
 
 def load_digits_images():
@@ -76,29 +77,158 @@ def load_sample_patches(patch_size=32, n_patches=200, random_state=0):
     return np.stack(X), np.array(y)
 
 
-def _folder_files(root: Path) -> tuple[list[Path], np.ndarray | None]:
-    """The image files under ``root`` and their labels (sub-folder names), or the image
-    files directly in ``root`` and None when it has no class sub-folders."""
-    def images(folder: Path) -> list[Path]:
-        return sorted((p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=str)
+def make_rotated_digits(n_samples=1000, *, size=24, max_angle=60.0, random_state=0):
+    """scikit-learn's digits, each rotated by a random angle: a regression task (how far is
+    this digit turned?) with no download.
 
-    labelled = [(file, sub.name) for sub in sorted(root.iterdir(), key=str)
-                if sub.is_dir() and not sub.name.startswith(".") for file in images(sub)]
-    top = images(root)
-    if labelled:
+    Each image is one of the 1,797 digits, enlarged to ``size`` × ``size`` and rotated about
+    its centre by an angle drawn uniformly from [-max_angle, max_angle] degrees
+    (counter-clockwise positive; torchvision's bilinear rotation, corners filled with 0).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Images to make (the digits are drawn with replacement).
+    size : int, default=24
+        Height and width of the images.
+    max_angle : float, default=60.0
+        The largest rotation, in degrees.
+    random_state : int, RandomState instance or None, default=0
+        Which digits and angles.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, size, size), float32
+        Pixel values in [0, 1].
+    y : ndarray of shape (n_samples,)
+        The rotation of each image, in degrees.
+    digits : ndarray of shape (n_samples,)
+        Which digit each image shows.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.datasets import make_rotated_digits
+    >>> X, angles, digits = make_rotated_digits(5, size=16)
+    >>> X.shape, bool(abs(angles).max() <= 60), digits.shape
+    ((5, 16, 16), True, (5,))
+    """
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    rng = check_random_state(random_state)
+    images, labels = load_digits_images()
+    index = rng.randint(0, len(images), n_samples)
+    angles = rng.uniform(-max_angle, max_angle, n_samples)
+    small = torch.from_numpy((images[index] / 16).astype(np.float32))[:, None]
+    large = TF.resize(small, [size, size], antialias=True)
+    rotated = torch.stack([TF.rotate(image, float(angle), interpolation=TF.InterpolationMode
+                                     .BILINEAR) for image, angle in zip(large, angles)])
+    return rotated[:, 0].clamp(0, 1).numpy(), angles, labels[index]
+
+
+def make_digit_pairs(n_samples=1000, *, random_state=0):
+    """Two of scikit-learn's digits side by side: label sets (which digits are in the
+    picture?) and two numbers (what are they?), with no download.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Images to make (the digits are drawn with replacement).
+    random_state : int, RandomState instance or None, default=0
+        Which digits.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 8, 16), float32
+        Two 8×8 digits, left and right, pixel values in [0, 1].
+    labels : ndarray of shape (n_samples, 10), int
+        The label sets: ``labels[i, d]`` is 1 when digit ``d`` is in image ``i`` (one or two
+        labels per image).
+    pairs : ndarray of shape (n_samples, 2)
+        The left and right digit of each image.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.datasets import make_digit_pairs
+    >>> X, labels, pairs = make_digit_pairs(4)
+    >>> X.shape, labels.shape, bool((labels[np.arange(4), pairs[:, 0]] == 1).all())
+    ((4, 8, 16), (4, 10), True)
+    """
+    rng = check_random_state(random_state)
+    images, digits = load_digits_images()
+    left, right = rng.randint(0, len(images), n_samples), rng.randint(0, len(images), n_samples)
+    X = (np.concatenate([images[left], images[right]], axis=2) / 16).astype(np.float32)
+    pairs = np.stack([digits[left], digits[right]], axis=1)
+    labels = np.zeros((n_samples, 10), dtype=int)
+    labels[np.arange(n_samples), pairs[:, 0]] = 1
+    labels[np.arange(n_samples), pairs[:, 1]] = 1
+    return X, labels, pairs
+
+
+def _listing(folder: Path, *, recursive: bool) -> tuple[list[Path], list[Path], list[Path]]:
+    """(image files, other files, entries that are no readable file: dangling symbolic
+    links, special files) in ``folder`` (and below it), hidden entries left out."""
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    images, others, broken = [], [], []
+    for entry in entries:
+        if any(part.startswith(".") for part in entry.relative_to(folder).parts):
+            continue
+        if entry.is_dir():
+            continue
+        if not entry.is_file():
+            broken.append(entry)
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(entry)
+        else:
+            others.append(entry)
+    return sorted(images, key=str), sorted(others, key=str), sorted(broken, key=str)
+
+
+def _folder_files(root: Path) -> tuple[list[Path], np.ndarray | None]:
+    """The image files under ``root`` and their labels (the name of the top-level sub-folder
+    they are in, at any depth below it), or the image files directly in ``root`` and None
+    when it has no class sub-folders. What is left out is said, by count."""
+    classes = sorted((sub for sub in root.iterdir() if sub.is_dir()
+                      and not sub.name.startswith(".")), key=str)
+    others, broken = [], []
+    if classes:
+        files, labels = [], []
+        for sub in classes:
+            found, other, bad = _listing(sub, recursive=True)
+            files += found
+            labels += [sub.name] * len(found)
+            others += other
+            broken += bad
+        top, other, bad = _listing(root, recursive=False)
+        others += other
+        broken += bad
         if top:
             warnings.warn(
                 f"{root} has {len(top)} image(s) at its top level besides the class "
                 f"sub-folders; they have no label and are left out (e.g. {top[0].name}).",
                 UserWarning, stacklevel=3)
-        files, labels = zip(*labelled)
-        return list(files), np.array(labels)
-    if top:
-        return top, None
-    raise ValueError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root} or "
-                     f"its sub-folders; expected {root}/<class>/<image> files (labelled) or "
-                     f"{root}/<image> files (unlabelled).")
+    else:
+        files, others, broken = _listing(root, recursive=False)
+        labels = None
+    _warn_left_out(root, others, broken)
+    if not files:
+        raise ValueError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root} or "
+                         f"its sub-folders; expected {root}/<class>/<image> files (labelled) or "
+                         f"{root}/<image> files (unlabelled).")
+    return files, (None if labels is None else np.array(labels))
+
+
+def _warn_left_out(root: Path, others: list[Path], broken: list[Path]) -> None:
+    if broken:
+        warnings.warn(
+            f"{len(broken)} entries under {root} are not readable files (dangling symbolic "
+            f"links?) and are left out, e.g. {broken[0]}.", UserWarning, stacklevel=4)
+    if others:
+        suffixes = sorted({p.suffix or "(none)" for p in others})
+        warnings.warn(
+            f"{len(others)} files under {root} are not images by their suffix "
+            f"({', '.join(suffixes[:5])}) and are left out, e.g. {others[0].name}. Image "
+            f"files end in {', '.join(sorted(IMAGE_SUFFIXES))}.", UserWarning, stacklevel=4)
 
 
 def load_image_folder(path, size=None, *, lazy=False, color_mode="rgb", on_error="raise",
@@ -106,9 +236,13 @@ def load_image_folder(path, size=None, *, lazy=False, color_mode="rgb", on_error
     """Load the images of a folder: labelled by sub-folder, or unlabelled.
 
     ``path/<class>/<image>`` gives images labelled by their sub-folder's name, for
-    training; a flat ``path/<image>`` folder gives unlabelled images (``y`` is None), for
-    prediction. Files are decoded and resized by :class:`~sklearn_cnn.preprocessing.
-    ImageLoader`'s decoder, so they get the same pixels as a Pipeline that starts with it.
+    training; images in folders nested below a class folder (``path/dog/2020/x.jpg``) belong
+    to that class too. A flat ``path/<image>`` folder gives unlabelled images (``y`` is
+    None), for prediction. Hidden entries (names starting with ".") are skipped; files that
+    are not images by their suffix, and entries that are not readable files (dangling
+    symbolic links), are left out with a warning that counts them. Files are decoded and
+    resized by :class:`~sklearn_cnn.files.ImageLoader`'s decoder, so they get the same
+    pixels as a Pipeline that starts with it.
 
     Parameters
     ----------

@@ -498,6 +498,30 @@ def register_converters() -> None:
     _REGISTERED = True
 
 
+def _check_sample(model, X_sample: np.ndarray) -> None:
+    """The graph takes images shaped as ``X_sample`` (the batch axis free): refuse a sample
+    that the model itself refuses (another size, another channel count, an unfitted model),
+    so that the graph never runs on images ``predict`` would not take."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._validation import last_step
+
+    check_is_fitted(model)  # NotFittedError, before any shape is looked at
+    head = X_sample[:1]
+    if hasattr(model, "predict"):
+        model.predict(head)
+    else:
+        model.transform(head)
+    final = last_step(model)
+    if getattr(getattr(final, "net_", None), "autocast_dtype", None) is not None:
+        warnings.warn(
+            f"{type(final).__name__} predicts with bfloat16 autocast (precision="
+            f"{final.precision!r} on {final.device_}); the ONNX graph computes in float32, so "
+            "its outputs differ from predict's by bfloat16's rounding (up to about 1e-2 in "
+            "probability), not by 1e-5. For 1e-5 agreement, fit with precision='float32'.",
+            UserWarning, stacklevel=3)
+
+
 def _initial_type(X):
     from skl2onnx.common.data_types import FloatTensorType, UInt8TensorType
 
@@ -531,7 +555,9 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
         files): export ``pipeline[1:]``.
     X_sample : array-like
         A few images as ``predict`` takes them; their dtype (uint8 or float) and shape (after
-        the batch axis) define the graph's input.
+        the batch axis) define the graph's input, which then takes images of that shape
+        only. A sample the model itself refuses (another image size or channel count than
+        it was fitted on) is refused here too.
     target_opset : int or None, default=None
         The ONNX opset; at least 18 (antialiased Resize). None: the newest skl2onnx knows.
     zipmap : bool, default=False
@@ -572,6 +598,7 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
     X_sample = np.asarray(X_sample)
     if X_sample.dtype != np.uint8:
         X_sample = X_sample.astype(np.float32)
+    _check_sample(model, X_sample)
     options = {}
     final = last_step(model)
     if zipmap and (not is_classifier(final) or _is_multilabel(final)):

@@ -23,7 +23,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._data import check_size, to_compact_tensor
+from ._data import check_size, resize_batch, to_compact_tensor
 
 __all__ = ["ImageLoader", "LazyImages", "decode_image", "IMAGE_SUFFIXES"]
 
@@ -75,27 +75,65 @@ def decode_image(path, size: tuple[int, int] | None = None,
     >>> decode_image(path).shape, decode_image(path, size=(2, 3), color_mode="grayscale").shape
     ((4, 6, 3), (2, 3, 1))
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = os.fspath(path)
     try:
         with Image.open(path) as image:
-            # np.array copies: Pillow's buffer is read-only, and torch shares memory.
-            pixels = np.array(image.convert("RGB" if color_mode == "rgb" else "L"))
+            # A photo's EXIF orientation tag says how to turn its pixels upright, as every
+            # viewer does.
+            pixels = _to_uint8(ImageOps.exif_transpose(image), color_mode, path)
     except FileNotFoundError:
         raise ValueError(f"Image file {path!r} does not exist.") from None
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
             Image.DecompressionBombError) as exc:
+        if str(exc).startswith("Image file "):  # ours, already naming the file
+            raise
         raise ValueError(f"Cannot read image file {path!r}: {exc}. Remove or replace it, or "
                          "load the folder with on_error='skip'.") from None
-    if pixels.ndim == 2:
-        pixels = pixels[..., np.newaxis]
     if size is not None and pixels.shape[:2] != tuple(size):
-        from torchvision.transforms.v2 import functional as TF
-
-        tensor = torch.from_numpy(pixels).permute(2, 0, 1)
-        pixels = TF.resize(tensor, list(size), antialias=True).permute(1, 2, 0).numpy()
+        tensor = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        pixels = resize_batch(tensor, size)[0].permute(1, 2, 0).numpy()
     return pixels
+
+
+# Pillow's modes whose pixels are numbers on an 8-bit scale, which convert() handles: bilevel,
+# grayscale (with alpha), palette, RGB(A/X), CMYK, YCbCr. Alpha is dropped.
+_EIGHT_BIT_MODES = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK",
+                    "YCbCr"}
+
+
+def _to_uint8(image, color_mode: str, path: str) -> np.ndarray:
+    """(H, W, C) uint8 pixels of a Pillow image of any mode it opens, or a ValueError naming
+    the mode. 16-bit images (I;16) are scaled to 0..255, not clipped; 32-bit integer (I) and
+    float (F) images, whose range their mode does not say, are read as 8-bit when their
+    values lie in 0..255, as 16-bit (I) or [0, 1] (F) when they lie there, and refused
+    otherwise."""
+    mode = image.mode
+    if mode in _EIGHT_BIT_MODES:
+        # np.array copies: Pillow's buffer is read-only, and torch shares memory.
+        pixels = np.array(image.convert("RGB" if color_mode == "rgb" else "L"))
+        return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+    if not (mode.startswith("I;16") or mode in ("I", "F")):
+        raise ValueError(f"Image file {path!r} has Pillow's mode {mode!r}, which sklearn-cnn "
+                         "does not read; convert it to RGB or grayscale (L) first.")
+    values = np.asarray(image, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if mode.startswith("I;16"):
+        top = 65535.0
+    elif low >= 0 and high <= 255 and (mode == "I" or high > 1):
+        top = 255.0
+    elif mode == "I" and low >= 0 and high <= 65535:
+        top = 65535.0
+    elif mode == "F" and low >= 0 and high <= 1:
+        top = 1.0
+    else:
+        raise ValueError(
+            f"Image file {path!r} has Pillow's mode {mode!r} with values from {low:g} to "
+            f"{high:g}: its scale is unknown (8-bit 0..255, 16-bit 0..65535 or 0..1 are "
+            "read). Rescale it to one of those, or load it with NumPy and pass the array.")
+    gray = np.rint(values * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3 if color_mode == "rgb" else 1, axis=-1)
 
 
 def memory_budget() -> int:
@@ -158,6 +196,20 @@ def _loader(dataset, workers: int, **kwargs) -> torch.utils.data.DataLoader:
         dataset, num_workers=workers, timeout=_WORKER_TIMEOUT_S,
         multiprocessing_context=multiprocessing.get_context(method),
         generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def _from_workers(loader):
+    """The loader's batches; an error in a worker process reaches the caller as itself (the
+    file and what is wrong with it), not as PyTorch's "Caught ValueError in DataLoader worker
+    process 0. Original Traceback ..." with the worker's whole traceback in the message."""
+    try:
+        yield from loader
+    except ValueError as exc:
+        message = str(exc)
+        if "DataLoader worker process" not in message:
+            raise
+        cause = message.strip().splitlines()[-1]
+        raise ValueError(cause.split("ValueError: ", 1)[-1]) from None
 
 
 class LazyImages:
@@ -263,7 +315,10 @@ class LazyImages:
                                  "images[3], images[2:5] or images[[0, 4]]; decode with "
                                  "np.asarray(images) to index pixels.")
         if isinstance(key, (int, np.integer)):
-            return self._decode(int(key) % len(self) if key < 0 else int(key))
+            if not -len(self) <= key < len(self):
+                raise IndexError(f"index {int(key)} is out of bounds for a collection of "
+                                 f"{len(self)} images")
+            return self._decode(int(key) % len(self))
         if isinstance(key, torch.Tensor):
             key = key.cpu().numpy()
         return self._with_paths(self.paths[key])
@@ -317,8 +372,8 @@ class LazyImages:
         if workers == 0:
             return (_stack([torch.from_numpy(self._decode(i)) for i in batch])
                     for batch in index_batches)
-        return _loader(_Decoded(self), workers, batch_sampler=index_batches,
-                       collate_fn=_stack)
+        return _from_workers(_loader(_Decoded(self), workers, batch_sampler=index_batches,
+                                     collate_fn=_stack))
 
     def to_array(self) -> np.ndarray:
         """Decode every image into one (n, height, width, channels) uint8 array."""
@@ -344,7 +399,7 @@ class LazyImages:
             results = [checked[i] for i in range(len(self))]
         else:
             loader = _loader(checked, workers, batch_size=_DECODE_BATCH, collate_fn=list)
-            results = [result for batch in loader for result in batch]
+            results = [result for batch in _from_workers(loader) for result in batch]
         return np.array([error is None for error in results]), [e for e in results if e]
 
     def fits_in_memory(self) -> bool:

@@ -15,10 +15,12 @@ versions; this format is for sharing and serving.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +124,15 @@ class _Corrupt(ValueError):
     pass
 
 
+def _is_pickle_or_joblib(head: bytes) -> bool:
+    """Whether a file's first bytes are a pickle's (protocol 2+, or 0/1's opcodes) or one of
+    joblib's compressed files' (zlib, gzip, bz2, lzma, xz)."""
+    return (head[:1] == b"\x80" or head[:2] in (b"(l", b"(d", b"]q", b"}q", b"(c")
+            or (head[:1] == b"x" and len(head) > 1 and (0x78 * 256 + head[1]) % 31 == 0)
+            or head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:3] == b"]\x00\x00"
+            or head[:6] == b"\xfd7zXZ\x00")
+
+
 # --------------------------------------------------------------------------- writing
 def _params(estimator, where: str, skip=()) -> dict:
     return {name: _encode(value, f"{where}{name}")
@@ -140,6 +151,8 @@ def _node(model, prefix: str, tensors: dict, optimizer: bool) -> dict:
     from ._base import BaseCNNEstimator, network_config
     from .feature_extraction import PretrainedFeatures
 
+    if model is None or (isinstance(model, str) and model == "passthrough"):
+        return {"class": "passthrough"}  # a Pipeline step that does nothing: no code
     name = type(model).__name__
     known = _classes()
     if known.get(name) is not type(model):
@@ -265,18 +278,49 @@ def save(model, path, *, optimizer: bool = False) -> Path:
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     metadata = {_DOC_KEY: document, _SUM_KEY: _checksum(document, tensors)}
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"Cannot save to {path}: it is a folder; give a file name in it, e.g. "
+                         f"{path / 'model.safetensors'}.")
     if not path.parent.is_dir():
         raise ValueError(f"Cannot save to {path}: the folder {path.parent} does not exist.")
+    _remove_stale_partials(path)
+    mode = _file_mode(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                          suffix=".partial")
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, mode)  # mkstemp makes it 0600
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+# A partial file this old was left by a save that was killed (a running save writes for
+# seconds, not hours); the next save to the same path removes it.
+_STALE_PARTIAL_S = 3600
+
+
+def _remove_stale_partials(path: Path) -> None:
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        try:
+            if time.time() - partial.stat().st_mtime > _STALE_PARTIAL_S:
+                partial.unlink()
+        except OSError:
+            pass  # another process's, or gone already: not ours to fix
+
+
+def _file_mode(path: Path) -> int:
+    """The permissions a saved file gets: those of the file it replaces, or for a new file
+    what the process's umask allows (as open() would give)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 # --------------------------------------------------------------------------- reading
@@ -290,7 +334,8 @@ def load(path, *, device=None):
     device : str, torch.device or None, default=None
         Where the networks run; None keeps each estimator's ``device`` parameter where
         that device exists here, and uses the CPU otherwise (a model trained on a GPU
-        loads on a machine without one).
+        loads on a machine without one). The loaded estimators' ``device`` parameter names
+        the device they run on, so a warm-start fit trains there too.
 
     Returns
     -------
@@ -306,6 +351,9 @@ def load(path, *, device=None):
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a model file; pass the file written by "
+                         "sklearn_cnn.save.")
     if not path.is_file():
         raise ValueError(f"No model file at {path}.")
     with open(path, "rb") as file:
@@ -313,8 +361,7 @@ def load(path, *, device=None):
     # A safetensors file starts with the length of its JSON header, then "{"; pickles start
     # with their protocol byte, joblib's compressed files with a zlib or gzip header.
     is_safetensors = head[8:9] == b"{"
-    if not is_safetensors and (head[:1] == b"\x80" or head[:2] in (
-            b"\x1f\x8b", b"x\x9c", b"x\x01", b"x\xda")):
+    if not is_safetensors and _is_pickle_or_joblib(head):
         raise ValueError(
             f"{path} is a pickle (joblib) file, not a sklearn-cnn model file. sklearn_cnn.load "
             "never unpickles: loading a pickle runs whatever code it holds. If you trust its "
@@ -357,6 +404,8 @@ def _build(node: dict, prefix: str, tensors: dict, device):
     from .devices import resolve_device
 
     name = node["class"]
+    if name == "passthrough":
+        return "passthrough"
     cls = _classes().get(name)
     if cls is None:
         raise _Corrupt(f"the class {name!r} is not one of sklearn-cnn's")
@@ -373,7 +422,7 @@ def _build(node: dict, prefix: str, tensors: dict, device):
         return _restore(restore, model, fitted=fitted, config=_decode(
             node.get("module_config", {})), state_dict=_state(f"{prefix}module.", tensors),
             history=node.get("history", []), optimizer_state=_optimizer(node, prefix, tensors),
-            device=_device(model.device, device, resolve_device))
+            device=_device(model, device, resolve_device))
     for key, value in fitted.items():
         setattr(model, key, value)
     if isinstance(model, feature_extraction.PretrainedFeatures):
@@ -381,7 +430,7 @@ def _build(node: dict, prefix: str, tensors: dict, device):
             model.input_size_ = int(node["module_config"]["input_size"])
         _restore(feature_extraction.restore, model, state_dict=_state(f"{prefix}model.",
                                                                       tensors),
-                 device=_device(model.device, device, resolve_device))
+                 device=_device(model, device, resolve_device))
     return model
 
 
@@ -392,12 +441,18 @@ def _restore(restore, model, **kwargs):
         raise _Corrupt(str(exc)) from None
 
 
-def _device(requested, override, resolve_device) -> torch.device:
+def _device(model, override, resolve_device) -> torch.device:
+    """Where a loaded network runs: ``override``, else the saved ``device`` where it exists
+    here, else the CPU. The estimator's ``device`` parameter then names it, so that a
+    warm-start fit trains where the model now is."""
     if override is not None:
-        return resolve_device(override)
+        device = resolve_device(override)
+        model.set_params(device=str(device) if isinstance(override, torch.device) else override)
+        return device
     try:
-        return resolve_device(requested)
+        return resolve_device(model.device)
     except ValueError:  # saved on a GPU this machine does not have
+        model.set_params(device="cpu")
         return torch.device("cpu")
 
 

@@ -24,7 +24,13 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import channel_statistics, check_size, infer_image_shape, to_channels_last
+from ._data import (
+    channel_statistics,
+    check_size,
+    infer_image_shape,
+    resize_batch,
+    to_channels_last,
+)
 from ._validation import validate_input
 from .files import ImageLoader
 
@@ -440,15 +446,11 @@ class ImageResizer(Float32Output, ImageTransformer):
             images = images.astype(np.float32, copy=False)
         height, width = self.output_size_
         out = np.empty((len(images), height, width, images.shape[-1]), dtype=images.dtype)
-        from torchvision.transforms import InterpolationMode
-        from torchvision.transforms.v2 import functional as TF
-
-        mode = InterpolationMode(self.interpolation)
         for start in range(0, len(images), _CHUNK):
             chunk = torch.from_numpy(np.ascontiguousarray(
                 images[start:start + _CHUNK].transpose(0, 3, 1, 2)))
-            resized = TF.resize(chunk, [height, width], interpolation=mode,
-                                antialias=self.antialias)
+            resized = resize_batch(chunk, (height, width), interpolation=self.interpolation,
+                                   antialias=self.antialias)
             out[start:start + _CHUNK] = resized.permute(0, 2, 3, 1).numpy()
         if X.ndim == 4 and self.data_format == "channels_first":
             return out.transpose(0, 3, 1, 2)

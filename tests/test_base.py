@@ -265,3 +265,15 @@ def test_verbose_output_is_plain_text_outside_a_terminal(digits, capsys):
     text = out.out + out.err
     assert "train_loss" in text
     assert "\x1b[" not in text and "%|" not in text
+
+
+def test_a_warm_start_on_images_scaled_far_beyond_the_first_fit_is_refused(photos):
+    X, y = photos
+    clf = CNNClassifier(**{**FAST, "max_epochs": 4}, lr=0.01, warm_start=True).fit(X, y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(ValueError, match=r"values from 0 to 255.*trained on values from 0 to 1"
+                                         r".*warm_start=False"):
+        clf.fit(X.astype(np.float32), y)  # 0..255 floats after uint8 (seen as 0..1)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)  # left as it was
+    with pytest.raises(ValueError, match="values from 0 to 255"):
+        clf.partial_fit(X.astype(np.float32), y)

@@ -225,3 +225,18 @@ def test_unreadable_files_can_be_skipped(image_folder, tmp_path, capsys):
     with pytest.warns(UserWarning, match=r"Skipped 1 of the 21 files.*broken.png"):
         assert main(["train", str(data), "--out", model, "--size", "8", "--epochs", "1",
                      "--device", "cpu", "--on-error", "skip"]) == 0
+
+
+def test_the_docs_page_names_every_command_and_option():
+    from pathlib import Path
+
+    from sklearn_cnn.cli import parser
+
+    page = (Path(__file__).parents[1] / "docs" / "cli.rst").read_text()
+    commands = parser()._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        assert f"sklearn-cnn {name}" in page, name
+        for action in command._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert f"``{option}" in page, (name, option)

@@ -89,12 +89,38 @@ def test_resize_and_grayscale_steps(photos):
     pipe = make_pipeline(ImageResizer(size=20), GrayscaleToRGB(), PixelScaler(max_value=255),
                          CNNClassifier(**CNN)).fit(gray, y)
     _assert_parity(pipe, to_onnx(pipe, gray[:2]), gray)
-    # uint8 images stay uint8 through ImageResizer; the graph rounds as torchvision does,
-    # to within one grey level.
-    resizer = ImageResizer(size=(17, 23)).fit(X)
-    (resized,) = _run(to_onnx(resizer, X[:2]), X)
-    assert resized.dtype == np.uint8
-    assert np.abs(resized.astype(int) - resizer.transform(X).astype(int)).max() <= 1
+    # uint8 images stay uint8 through ImageResizer, resized in float32 and rounded on both
+    # sides: onnxruntime's resize kernel sums in another order, so a value at .5 may round
+    # the other way: one grey level, on under 0.5% of the pixels (8.5% before the rounding
+    # was shared).
+    for size in [(17, 23), 16, 24, 57]:
+        resizer = ImageResizer(size=size).fit(X)
+        (resized,) = _run(to_onnx(resizer, X[:2]), X)
+        assert resized.dtype == np.uint8
+        difference = np.abs(resized.astype(int) - resizer.transform(X).astype(int))
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.005, size
+
+
+def test_a_uint8_resize_pipeline_predicts_as_its_graph(photos):
+    X, y = photos
+    pipe = make_pipeline(ImageResizer(size=24), CNNClassifier(**CNN)).fit(X, y)
+    label, proba = _run(to_onnx(pipe, X[:2]), X)
+    np.testing.assert_array_equal(label, pipe.predict(X))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X), atol=2e-3)
+
+
+def test_the_graph_takes_what_predict_takes(photos, tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = photos
+    clf = CNNClassifier(**CNN).fit(X, y)
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(40, 40, 3\)"):
+        to_onnx(clf, X[:2, :32, :32])  # a ConvNet would run on them: predict refuses
+    with pytest.raises(NotFittedError):
+        to_onnx(CNNClassifier(), X[:2])
+    onx = to_onnx(clf, X[:2])
+    with pytest.raises(Exception, match="(?i)invalid dimensions|shape"):
+        _run(onx, X[:2, :32, :32])
 
 
 def test_mixed_pipelines_export_through_skl2onnx(digits):
@@ -123,9 +149,11 @@ def test_pretrained_features_and_zipmap(photos):
 def test_bfloat16_estimators_export_in_float32(photos):
     X, y = photos
     clf = CNNClassifier(**{**CNN, "precision": "bfloat16"}).fit(X, y)
-    label, proba = _run(to_onnx(clf, X[:2]), X)
+    with pytest.warns(UserWarning, match="bfloat16 autocast.*about 1e-2.*precision='float32'"):
+        onx = to_onnx(clf, X[:2])
+    label, proba = _run(onx, X)
     assert proba.dtype == np.float32
-    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=0.05)  # bf16's tolerance
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=0.02)  # bf16's rounding
     assert (label == clf.predict(X)).mean() >= 0.95
 
 

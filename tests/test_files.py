@@ -216,3 +216,108 @@ def test_decode_image_errors_name_the_file(tmp_path):
     (tmp_path / "text.jpg").write_text("hello")
     with pytest.raises(ValueError, match=r"Cannot read image file '.*text.jpg'"):
         decode_image(tmp_path / "text.jpg")
+
+
+# ------------------------------------------------------------- what the decoder reads
+def _write(tmp_path, name, image):
+    path = tmp_path / name
+    image.save(path)
+    return path
+
+
+def test_every_pillow_mode_decodes_to_the_right_pixels_or_is_refused(tmp_path):
+    ramp = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4  # 0..252
+    rgb = np.stack([ramp, 255 - ramp, np.full_like(ramp, 7)], axis=-1)
+    cases = {
+        "L": (Image.fromarray(ramp), ramp),
+        "1": (Image.fromarray(ramp > 127), np.where(ramp > 127, 255, 0)),
+        "LA": (Image.fromarray(np.stack([ramp, ramp], -1), mode="LA"), ramp),
+        "RGB": (Image.fromarray(rgb), rgb),
+        "RGBA": (Image.fromarray(np.dstack([rgb, np.full_like(ramp, 128)])), rgb),
+        "P": (Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=256),
+              None),
+        "I;16": (Image.fromarray(ramp.astype(np.uint16) * 257), ramp),
+        "I": (Image.fromarray(ramp.astype(np.int32)), ramp),
+        "F": (Image.fromarray(ramp.astype(np.float32) / 255), ramp),
+        "CMYK": (Image.fromarray(rgb).convert("CMYK"), rgb),
+    }
+    for mode, (image, expected) in cases.items():
+        suffix = "tif" if mode in ("I", "F", "CMYK") else "png"
+        path = _write(tmp_path, f"{mode.replace(';', '_')}.{suffix}", image)
+        pixels = decode_image(path, color_mode="rgb")
+        assert pixels.shape == (8, 8, 3) and pixels.dtype == np.uint8, mode
+        if expected is None:  # a palette: as Pillow's own conversion gives
+            expected = np.asarray(Image.open(path).convert("RGB"))
+        if expected.ndim == 2:
+            expected = np.repeat(expected[..., None], 3, axis=-1)
+        np.testing.assert_allclose(pixels, expected, atol=1, err_msg=mode)
+    # 16-bit pixels are scaled, not clipped: the brightest is 255, half-way is 128.
+    sixteen = _write(tmp_path, "wide.png", Image.fromarray(np.array([[0, 32896, 65535]],
+                                                                    dtype=np.uint16)))
+    assert decode_image(sixteen, color_mode="grayscale").ravel().tolist() == [0, 128, 255]
+    # A float image of unknown scale is refused, naming the mode.
+    odd = _write(tmp_path, "odd.tif", Image.fromarray(np.array([[-3.0, 900.0]], np.float32)))
+    with pytest.raises(ValueError, match=r"mode 'F' with values from -3 to 900"):
+        decode_image(odd)
+
+
+def test_exif_orientation_turns_photos_upright(tmp_path):
+    pixels = np.zeros((4, 6, 3), np.uint8)
+    pixels[0, :] = 255  # a bright top row, on a landscape image
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    path = tmp_path / "phone.jpg"
+    image.save(path, exif=exif, quality=100)
+    upright = decode_image(path)
+    assert upright.shape == (6, 4, 3)  # portrait, as viewers show it
+    assert upright[:, -1].mean() > 200 and upright[:, 0].mean() < 50  # the top row is right
+
+
+def test_nested_folders_belong_to_their_class_and_what_is_left_out_is_said(tmp_path):
+    for label in ["cat", "dog"]:
+        (tmp_path / label / "2020").mkdir(parents=True)
+        for i, where in enumerate([tmp_path / label, tmp_path / label / "2020"]):
+            Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(where / f"{i}.png")
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    (tmp_path / "dog" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.warns(UserWarning) as caught:
+        X, y = load_image_folder(tmp_path)
+    assert sorted(y.tolist()) == ["cat", "cat", "dog", "dog"]  # 2020/ sub-folders included
+    messages = " ".join(str(w.message) for w in caught)
+    assert "1 entries under" in messages and "gone.png" in messages
+    assert "1 files under" in messages and "notes.txt" in messages
+
+
+def test_lazy_images_index_like_an_array(photo_folder):
+    X, _ = load_image_folder(photo_folder, size=8, lazy=True)
+    three = X[:3]
+    np.testing.assert_array_equal(three[-3], three[0])
+    with pytest.raises(IndexError, match="out of bounds"):
+        three[-4]
+    with pytest.raises(IndexError, match="out of bounds"):
+        three[3]
+
+
+def test_skip_keeps_readable_images_of_other_sizes_and_a_corrupt_first_file(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "0_broken.png").write_bytes(b"not an image")
+    for i, side in enumerate([6, 7, 8, 9]):
+        Image.fromarray(np.zeros((side, side, 3), np.uint8)).save(folder / f"{i + 1}.png")
+    with pytest.warns(UserWarning, match="Skipped 1 of the 5 files"):
+        X, _ = load_image_folder(folder, size=6, on_error="skip")
+    assert X.shape == (4, 6, 6, 3)  # every readable image, resized
+
+
+def test_an_error_in_a_worker_names_the_file_without_the_workers_traceback(tmp_path,
+                                                                           photo_folder):
+    X, y = load_image_folder(photo_folder, size=8, lazy=True)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    images = LazyImages([*X.paths[:40], bad], size=8, n_jobs=2)
+    with pytest.raises(ValueError) as info:
+        images.to_array()
+    message = str(info.value)
+    assert "bad.png" in message and "Traceback" not in message
+    assert "DataLoader worker" not in message

@@ -135,9 +135,12 @@ def test_a_model_saved_for_a_gpu_loads_on_the_cpu(tiny, tmp_path):
     clf.set_params(device="cuda")  # as if it had been trained there
     path = sklearn_cnn.save(clf, tmp_path / "gpu.safetensors")
     loaded = sklearn_cnn.load(path, device=None if not torch.cuda.is_available() else "cpu")
-    assert loaded.device_ == torch.device("cpu") and loaded.get_params()["device"] == "cuda"
-    np.testing.assert_array_equal(loaded.set_params(device="cpu").predict_proba(X),
+    # It runs on the CPU, and says so: a warm start trains there too.
+    assert loaded.device_ == torch.device("cpu") and loaded.get_params()["device"] == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X),
                                   clf.set_params(device="cpu").predict_proba(X))
+    loaded.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    assert len(loaded.history_) == 3
 
 
 @pytest.mark.parametrize("model, match", [
@@ -307,3 +310,54 @@ def _dump(model, tmp_path):
     path = tmp_path / "model.joblib"
     joblib.dump(model, path)
     return path
+
+
+def test_save_keeps_the_file_mode_and_cleans_up_after_killed_saves(tiny, tmp_path):
+    import stat
+    import time
+
+    X, y = tiny
+    clf = CNNClassifier(**FAST, lr=0.01).fit(X, y)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o644)
+    sklearn_cnn.save(clf, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # was made 0600
+    new = tmp_path / "new.safetensors"
+    umask = os.umask(0o022)
+    try:
+        sklearn_cnn.save(clf, new)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644
+    stale = tmp_path / ".model.safetensors.abcd1234.partial"  # a save killed an hour ago
+    stale.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".model.safetensors.efgh5678.partial"  # a save running now
+    fresh.write_bytes(b"half")
+    sklearn_cnn.save(clf, path)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_save_and_load_explain_folders_and_pickles(tiny, tmp_path):
+    X, y = tiny
+    clf = CNNClassifier(**FAST, lr=0.01).fit(X, y)
+    with pytest.raises(ValueError, match="it is a folder; give a file name in it"):
+        sklearn_cnn.save(clf, tmp_path)
+    with pytest.raises(ValueError, match="is a folder, not a model file"):
+        sklearn_cnn.load(tmp_path)
+    for compress in [0, 3, ("gzip", 3), ("bz2", 3), ("lzma", 3), ("xz", 3)]:
+        path = tmp_path / f"model-{compress}.joblib"
+        joblib.dump(clf, path, compress=compress)
+        with pytest.raises(ValueError, match=r"pickle \(joblib\) file.*joblib.load"):
+            sklearn_cnn.load(path)
+
+
+def test_passthrough_steps_are_saved(tiny, tmp_path):
+    X, y = tiny
+    pipe = make_pipeline("passthrough", PixelScaler(), CNNClassifier(**FAST, lr=0.01))
+    pipe.fit(X, y)
+    loaded = sklearn_cnn.load(sklearn_cnn.save(pipe, tmp_path / "p.safetensors"))
+    assert loaded.steps[0][1] == "passthrough"
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
