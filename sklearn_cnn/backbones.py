@@ -1,5 +1,6 @@
-"""Backbones: torchvision's classification models by name, their weights (torchvision's
-enums through the torch hub cache, local state-dict files, or random), the stages that
+"""Backbones: torchvision's classification models and timm's (``"timm/<name>"``) by name,
+their weights (torchvision's enums through the torch hub cache, timm's pretrained weights
+through the Hugging Face hub cache, local state-dict files, or random), the stages that
 freezing counts, and their embeddings.
 
 Nothing is downloaded unless pretrained weights are asked for, and with
@@ -11,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,12 +25,30 @@ from ._data import BatchIterator, channel_statistics, pixel_range
 from .devices import memory_format_for
 from .networks import InputAdapter, eval_mode
 
-__all__ = ["Backbone", "IMAGENET_MEAN", "IMAGENET_STD", "backbone_stages", "embed",
-           "fit_pixel_scale", "layer_inputs", "list_backbones", "load_backbone"]
+__all__ = ["Backbone", "IMAGENET_MEAN", "IMAGENET_STD", "TIMM_PREFIX", "backbone_stages",
+           "embed", "fit_pixel_scale", "layer_inputs", "list_backbones", "load_backbone",
+           "rename_state_dict"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Backbones named "timm/<model>" come from timm, as the Hugging Face hub names them.
+TIMM_PREFIX = "timm/"
 _FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+def _timm():
+    """The timm package, or an ImportError that says how to install it."""
+    try:
+        import timm
+    except ImportError:
+        raise ImportError("Backbones named 'timm/<model>' come from timm, which is not "
+                          "installed: pip install 'sklearn-cnn[timm]' (or pip install timm)."
+                          ) from None
+    return timm
+
+
+def _offline() -> bool:
+    return os.environ.get("SKLEARN_CNN_OFFLINE", "") not in ("", "0")
 
 
 def is_weights_enum(value) -> bool:
@@ -56,15 +75,31 @@ def check_backbone_channels(channels: int, backbone: str) -> None:
             "pick 3 of the bands of a multispectral image.")
 
 
-def list_backbones() -> list[str]:
-    """Names of torchvision's image classification models, for ``backbone=``.
+def list_backbones(source: str = "torchvision") -> list[str]:
+    """Names of the models ``backbone=`` takes.
+
+    Parameters
+    ----------
+    source : {"torchvision", "timm"}, default="torchvision"
+        torchvision's image classification models, or timm's (about 1,400, named
+        ``"timm/<model>"``; needs ``pip install 'sklearn-cnn[timm]'``).
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------
     >>> from sklearn_cnn.backbones import list_backbones
     >>> {"resnet18", "mobilenet_v3_small", "efficientnet_b0"} <= set(list_backbones())
     True
+    >>> "timm/tf_efficientnet_lite0" in list_backbones("timm")
+    True
     """
+    if source == "timm":
+        return [TIMM_PREFIX + name for name in _timm().list_models()]
+    if source != "torchvision":
+        raise ValueError(f"source must be 'torchvision' or 'timm', got {source!r}.")
     import torchvision
 
     return torchvision.models.list_models(module=torchvision.models)
@@ -72,7 +107,8 @@ def list_backbones() -> list[str]:
 
 @dataclass
 class Backbone:
-    """A loaded backbone: the model, its head's name and its input preprocessing."""
+    """A loaded backbone: the model, its head's name, its input preprocessing and the stages
+    that ``freeze=k`` counts (input to output)."""
 
     model: nn.Module
     head_name: str
@@ -80,15 +116,21 @@ class Backbone:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_size: int
+    stages: list = field(default_factory=list)
 
 
 def check_backbone_name(name: str) -> None:
-    names = list_backbones()
+    """A ValueError naming close matches when ``name`` is no backbone we know."""
+    timm = name.startswith(TIMM_PREFIX)
+    names = list_backbones("timm" if timm else "torchvision")
     if name not in names:
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
         hint = f"Did you mean {', '.join(map(repr, close))}? " if close else ""
-        raise ValueError(f"Unknown backbone {name!r}. {hint}sklearn_cnn.backbones.list_backbones() "
-                         f"lists torchvision's {len(names)} classification models.")
+        where = (f"sklearn_cnn.backbones.list_backbones('timm') lists timm's {len(names)} "
+                 "models" if timm else f"sklearn_cnn.backbones.list_backbones() lists "
+                 f"torchvision's {len(names)} classification models (and timm's, as "
+                 "'timm/<model>', with source='timm')")
+        raise ValueError(f"Unknown backbone {name!r}. {hint}{where}.")
 
 
 def _weights_enum(name: str, weights):
@@ -177,45 +219,53 @@ def _read_enum_state_dict(weights) -> dict:
 
 def _load_state_dict(model: nn.Module, state: dict, head_name: str, source: str) -> None:
     """Load weights, leaving out a classifier head that does not fit (other classes, or the
-    dropout + linear head of a saved TransferClassifier's ``module_.backbone``)."""
+    dropout + linear head of a saved TransferClassifier's ``module_.backbone``). Weights of
+    another network are an error naming the first entry that does not fit."""
     own = model.state_dict()
     head = head_name + "."
     state = {k: v for k, v in state.items()
              if not (k.startswith(head) and (k not in own or own[k].shape != v.shape))}
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise ValueError(f"The weights in {source} do not fit {type(model).__name__}: {exc}") \
-            from None
-    missing = [k for k in missing if not k.startswith(head)]
-    if missing or unexpected:
+    reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    missing = [k for k in own if k not in state and not k.startswith(head)]
+    unexpected = [k for k in state if k not in own]
+    if reshaped or missing or unexpected:
+        first = next(k for k in [*own, *unexpected] if k in {*reshaped, *missing, *unexpected})
+        why = (f"the file has shape {tuple(state[first].shape)} where the model has "
+               f"{tuple(own[first].shape)}" if first in reshaped else
+               "the file lacks it" if first in missing else "the model has no such entry")
         raise ValueError(
-            f"The weights in {source} do not fit {type(model).__name__}: {len(missing)} missing "
-            f"keys (e.g. {missing[:3]}) and {len(unexpected)} unexpected (e.g. "
-            f"{unexpected[:3]}). Pass a state dict saved from the same torchvision model."
-        )
+            f"The weights in {source} do not fit {type(model).__name__}: the first wrong key "
+            f"is {first!r} ({why}); {len(reshaped)} of another shape, {len(missing)} missing, "
+            f"{len(unexpected)} unexpected. Pass a state dict saved from the same model (for "
+            "weights of another implementation of it, see "
+            "sklearn_cnn.backbones.rename_state_dict).")
+    model.load_state_dict(state, strict=False)
 
 
 def load_backbone(name: str, weights=None, input_size: int | None = None) -> Backbone:
-    """Build a torchvision classification model and load its weights.
+    """Build a torchvision or timm classification model and load its weights.
 
     Parameters
     ----------
     name : str
-        A name from :func:`list_backbones`, e.g. "resnet18" or "mobilenet_v3_small".
+        A name from :func:`list_backbones`: torchvision's ("resnet18",
+        "mobilenet_v3_small" ...) or timm's, prefixed ("timm/tf_efficientnet_lite0").
     weights : None, "DEFAULT", str, WeightsEnum or path, default=None
-        None for random initialisation; "DEFAULT" or a member name ("IMAGENET1K_V1") of
-        torchvision's weights enum, read from the torch hub cache (downloaded only when
-        missing and ``SKLEARN_CNN_OFFLINE`` is unset); or a path to a state-dict file
-        (.pth/.pt read with ``weights_only=True``, or .safetensors).
+        None for random initialisation; "DEFAULT": the pretrained weights (torchvision's
+        enum, read from the torch hub cache; timm's, from the Hugging Face hub cache),
+        downloaded only when missing and ``SKLEARN_CNN_OFFLINE`` is unset; a member name of
+        torchvision's enum ("IMAGENET1K_V1"); or a path to a state-dict file (.pth/.pt read
+        with ``weights_only=True``, or .safetensors), whose classifier entries may be of
+        another size (they are dropped).
     input_size : int or None, default=None
-        Side of the images the backbone sees; None takes the weights' crop size, or 224.
+        Side of the images the backbone sees; None takes the weights' (or timm's model's)
+        input size, or 224.
 
     Returns
     -------
     Backbone
-        The model (with its original head), the head's name, its input features, and the
-        normalisation mean/std and input size that go with the weights.
+        The model (with its original head), the head's name, its input features, the
+        normalisation mean/std and input size that go with the weights, and its stages.
 
     Examples
     --------
@@ -223,10 +273,20 @@ def load_backbone(name: str, weights=None, input_size: int | None = None) -> Bac
     >>> backbone = load_backbone("resnet18", weights=None)
     >>> backbone.head_name, backbone.in_features, backbone.input_size
     ('fc', 512, 224)
+    >>> lite = load_backbone("timm/tf_efficientnet_lite0", weights=None)
+    >>> lite.head_name, lite.in_features, lite.mean, [name for name, _ in lite.stages][-2:]
+    ('classifier', 1280, (0.5, 0.5, 0.5), ['blocks.4', 'blocks.6'])
     """
+    check_backbone_name(name)
+    if name.startswith(TIMM_PREFIX):
+        return _load_timm(name[len(TIMM_PREFIX):], weights, input_size)
+    return _load_torchvision(name, weights, input_size)
+
+
+def _load_torchvision(name: str, weights, input_size: int | None) -> Backbone:
+
     import torchvision
 
-    check_backbone_name(name)
     enum = _weights_enum(name, weights)
     model = torchvision.models.get_model(name, weights=None)
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
@@ -249,7 +309,161 @@ def load_backbone(name: str, weights=None, input_size: int | None = None) -> Bac
     elif weights is not None:
         path = Path(weights)
         _load_state_dict(model, _read_state_dict_file(path), head_name, str(path))
-    return Backbone(model, head_name, in_features, mean, std, input_size or size)
+    return Backbone(model, head_name, in_features, mean, std, input_size or size,
+                    backbone_stages(model, head_name))
+
+
+def _load_timm(name: str, weights, input_size: int | None) -> Backbone:
+    """A timm model, its head the pretrained_cfg's classifier, its preprocessing the
+    pretrained_cfg's, its stages from feature_info."""
+    timm = _timm()
+    # timm's own dropout before the classifier is functional (invisible to the feature
+    # cache's exactness check): off, since the new head brings its own (head_dropout).
+    options = dict(drop_rate=0.0)
+    if weights is None:
+        model = timm.create_model(name, pretrained=False, **options)
+    elif str(weights) == "DEFAULT":
+        model = _timm_pretrained(timm, name, options)
+    elif isinstance(weights, os.PathLike) or str(weights).lower().endswith(_FILE_SUFFIXES) or (
+            os.path.exists(str(weights))):
+        model = timm.create_model(name, pretrained=False, **options)
+        path = Path(weights)
+        _load_state_dict(model, _read_state_dict_file(path), model.pretrained_cfg.get(
+            "classifier", "classifier"), str(path))
+    else:
+        raise ValueError(f"weights={weights!r} is neither a file nor 'DEFAULT'; timm backbones "
+                         "take 'DEFAULT' (timm's pretrained weights), a path to a state-dict "
+                         "file (.pth/.safetensors), or None for random initialisation.")
+    cfg = model.pretrained_cfg
+    head_name = cfg.get("classifier", "classifier")
+    if isinstance(head_name, (tuple, list)):  # models with two heads (distilled): the first
+        head_name = head_name[0]
+    head = model.get_submodule(head_name)
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"timm/{name}'s classifier ({head_name}, a {type(head).__name__}) is "
+                         "not a linear layer to replace; pick another backbone.")
+    size = int(cfg.get("input_size", (3, 224, 224))[-1])
+    if cfg.get("fixed_input_size") and input_size not in (None, size):
+        raise ValueError(f"timm/{name} takes only {size}x{size} images; leave input_size=None "
+                         "(images are resized per batch).")
+    return Backbone(model, head_name, head.in_features, tuple(cfg.get("mean", IMAGENET_MEAN)),
+                    tuple(cfg.get("std", IMAGENET_STD)), input_size or size,
+                    _timm_stages(model, head_name))
+
+
+def _timm_pretrained(timm, name: str, options: dict) -> nn.Module:
+    """timm's model with its pretrained weights: from the Hugging Face hub's cache, or
+    downloaded when allowed; offline, an error that says what to download and how to pass
+    it as a file."""
+    cfg = timm.create_model(name, pretrained=False).pretrained_cfg
+    hub_id, url = cfg.get("hf_hub_id"), cfg.get("url")
+    sources = []
+    if hub_id:
+        sources.append(f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors")
+    if url:
+        sources.append(url)
+    help_text = (f"To use them offline, download {' or '.join(sources) or 'them'} and pass the "
+                 "file as weights='path/to/model.safetensors', or weights=None for random "
+                 "initialisation.")
+    if _offline():
+        cached = None
+        if hub_id:
+            from huggingface_hub import try_to_load_from_cache
+
+            for filename in ("model.safetensors", "pytorch_model.bin"):
+                found = try_to_load_from_cache(hub_id, filename)
+                if isinstance(found, str):
+                    cached = found
+                    break
+        if cached is None:
+            raise ValueError(f"timm/{name}'s pretrained weights are not in the Hugging Face "
+                             f"hub cache and SKLEARN_CNN_OFFLINE is set. {help_text}")
+        model = timm.create_model(name, pretrained=False, **options)
+        _load_state_dict(model, _read_state_dict_file(Path(cached)),
+                         cfg.get("classifier", "classifier"), cached)
+        return model
+    try:
+        return timm.create_model(name, pretrained=True, **options)
+    except Exception as exc:  # any network or file error: say what to do instead
+        raise ValueError(f"Could not get timm/{name}'s pretrained weights ({exc}). "
+                         f"{help_text}") from None
+
+
+def _timm_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:
+    """timm's stages: the modules its ``feature_info`` names (where each feature level ends),
+    each stage holding every layer from the end of the stage before (the stem goes with the
+    first, the layers after the last feature level, but the head, with the last)."""
+    ends = [info["module"] for info in getattr(model, "feature_info", [])]
+    if not ends:
+        return backbone_stages(model, head_name)
+    head_root = head_name.split(".")[0]
+    containers = {end.rsplit(".", 1)[0] for end in ends if "." in end}
+    layers: list[tuple[str, nn.Module]] = []  # in forward order, containers opened
+    for name, child in model.named_children():
+        if name == head_root:
+            continue
+        if name in containers:
+            layers += [(f"{name}.{sub}", module) for sub, module in child.named_children()]
+        else:
+            layers.append((name, child))
+    stages, current = [], []
+    for layer_name, layer in layers:
+        current.append(layer)
+        if layer_name in ends:
+            stages.append([layer_name, current])
+            current = []
+    if stages and current:  # the layers after the last feature level
+        stages[-1][1] += current
+    return [(stage_name, nn.ModuleList(modules)) for stage_name, modules in stages]
+
+
+def rename_state_dict(state: dict, reference: dict) -> dict:
+    """A state dict saved under other names (another implementation of the same network),
+    renamed to ``reference``'s names by position, every shape checked.
+
+    Weights ported between implementations (the original EfficientNet-Lite's
+    ``_blocks.3._expand_conv.weight`` and timm's ``blocks.2.0.conv_pw.weight``) hold the same
+    tensors in the same order under other names. The result loads with
+    ``weights="path"`` once saved (``safetensors.torch.save_file`` or ``torch.save``).
+
+    Parameters
+    ----------
+    state : dict of str to torch.Tensor
+        The weights, in the order of the network's layers.
+    reference : dict of str to torch.Tensor
+        The target model's ``state_dict()``.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``state``'s tensors under ``reference``'s names.
+
+    Raises
+    ------
+    ValueError
+        When the counts differ, or naming the first pair of entries whose shapes differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_cnn.backbones import rename_state_dict
+    >>> theirs = {"_fc.w": torch.ones(2, 3), "_fc.b": torch.zeros(2)}
+    >>> sorted(rename_state_dict(theirs, nn.Linear(3, 2).state_dict()))
+    ['bias', 'weight']
+    """
+    if len(state) != len(reference):
+        raise ValueError(f"The weights hold {len(state)} entries, the model {len(reference)}: "
+                         "they are not the same network.")
+    renamed = {}
+    for (theirs, tensor), (ours, expected) in zip(state.items(), reference.items()):
+        if tuple(tensor.shape) != tuple(expected.shape):
+            raise ValueError(f"The weights' {theirs!r} has shape {tuple(tensor.shape)}, but "
+                             f"the model's {ours!r} in the same place has "
+                             f"{tuple(expected.shape)}: not the same network, or another "
+                             "order of layers.")
+        renamed[ours] = tensor
+    return renamed
 
 
 def fit_pixel_scale(adapter: InputAdapter, images) -> bool:

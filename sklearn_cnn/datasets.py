@@ -11,8 +11,8 @@ from sklearn.utils import check_random_state
 
 from .files import IMAGE_SUFFIXES, LazyImages
 
-__all__ = ["load_digits_images", "load_sample_patches", "load_image_folder",
-           "make_rotated_digits", "make_digit_pairs"]
+__all__ = ["load_digits_images", "load_sample_patches", "load_photo_crops",
+           "load_image_folder", "make_rotated_digits", "make_digit_pairs"]
 
 
 def load_digits_images():
@@ -74,6 +74,63 @@ def load_sample_patches(patch_size=32, n_patches=200, random_state=0):
         cols = rng.randint(0, photo.shape[1] - patch_size + 1, n_patches)
         X += [photo[r:r + patch_size, c:c + patch_size] for r, c in zip(rows, cols)]
         y += [name] * n_patches
+    return np.stack(X), np.array(y)
+
+
+PHOTOS = ("brick", "grass", "gravel", "coffee", "chelsea", "astronaut", "rocket")
+
+
+def load_photo_crops(n_per_photo=40, *, size=64, photos=PHOTOS, random_state=0):
+    """Crops of scikit-image's bundled photos, labelled by photo: a small, real few-shot task
+    (three textures, a cup of coffee, a cat, an astronaut, a rocket) with no download.
+
+    Each crop is a square of random side (from ``size`` to half the photo's shorter side)
+    at a random place, resized to ``size`` × ``size``; grayscale photos are repeated into
+    RGB. Needs scikit-image (``pip install scikit-image``; the ``test`` extra has it).
+
+    Parameters
+    ----------
+    n_per_photo : int, default=40
+        Crops per photo.
+    size : int, default=64
+        Height and width of the crops.
+    photos : sequence of str, default=PHOTOS
+        Names of ``skimage.data`` images.
+    random_state : int, RandomState instance or None, default=0
+        Where the crops are cut.
+
+    Returns
+    -------
+    X : ndarray of shape (n_per_photo * len(photos), size, size, 3), uint8
+    y : ndarray of shape (n_per_photo * len(photos),)
+        The photo's name.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.datasets import load_photo_crops
+    >>> X, y = load_photo_crops(n_per_photo=2, size=32)
+    >>> X.shape, X.dtype, sorted(set(y.tolist()))[:3]
+    ((14, 32, 32, 3), dtype('uint8'), ['astronaut', 'brick', 'chelsea'])
+    """
+    try:
+        from skimage import data
+    except ImportError:
+        raise ImportError("load_photo_crops reads scikit-image's bundled photos: pip install "
+                          "scikit-image") from None
+    from PIL import Image
+
+    rng = check_random_state(random_state)
+    X, y = [], []
+    for name in photos:
+        photo = getattr(data, name)()
+        photo = np.stack([photo] * 3, axis=-1) if photo.ndim == 2 else photo[..., :3]
+        for _ in range(n_per_photo):
+            side = rng.randint(size, max(size + 1, min(photo.shape[:2]) // 2))
+            top = rng.randint(0, photo.shape[0] - side + 1)
+            left = rng.randint(0, photo.shape[1] - side + 1)
+            crop = Image.fromarray(photo[top:top + side, left:left + side])
+            X.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
+            y.append(name)
     return np.stack(X), np.array(y)
 
 

@@ -19,6 +19,7 @@ import glob
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -223,9 +224,13 @@ def _versions() -> dict:
 
     from . import __version__
 
-    return {"sklearn_cnn": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "scikit-learn": sklearn.__version__,
-            "skorch": skorch.__version__, "numpy": np.__version__}
+    versions = {"sklearn_cnn": __version__, "torch": torch.__version__,
+                "torchvision": torchvision.__version__, "scikit-learn": sklearn.__version__,
+                "skorch": skorch.__version__, "numpy": np.__version__}
+    timm = sys.modules.get("timm")
+    if timm is not None:  # the file may name a timm backbone: say which timm built it
+        versions["timm"] = timm.__version__
+    return versions
 
 
 def save(model, path, *, optimizer: bool = False) -> Path:

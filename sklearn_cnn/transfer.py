@@ -25,7 +25,6 @@ from ._training import training_mode_layers
 from .backbones import (
     WEIGHTS_ENUM,
     Backbone,
-    backbone_stages,
     check_backbone_channels,
     check_backbone_name,
     embed,
@@ -126,7 +125,7 @@ class _TransferEstimator:
         head_name = loaded.head_name
         loaded.model.set_submodule(head_name, nn.Sequential(
             nn.Dropout(self.head_dropout), nn.Linear(loaded.in_features, n_outputs)))
-        stages = backbone_stages(loaded.model, head_name)
+        stages = loaded.stages
 
         trainable = {"backbone": 0, "none": len(stages)}.get(self.freeze, self.freeze)
         if trainable < len(stages):

