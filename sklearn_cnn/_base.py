@@ -14,6 +14,7 @@ import copy
 import math
 from contextlib import contextmanager
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from torch import nn
 
+from . import distributed
 from ._data import (
     PREDICT_AT_ONCE_BYTES,
     BatchIterator,
@@ -176,49 +178,72 @@ class BaseCNNEstimator(BaseEstimator):
         warm = warm and hasattr(self, "net_")
         if warm:
             self._check_architecture_unchanged()
+        device = self._training_device(warm)
+        parallel = distributed.context(device)
+        fork_devices = [device.index] if device.type == "cuda" else []
+        with ShareCPUThreads.taken(device), torch.random.fork_rng(
+                devices=fork_devices, device_type=device.type):
+            # In a data-parallel fit every process prepares, then all agree: one process's
+            # bad input fails them all with its error, instead of leaving them waiting.
+            error = None
+            try:
+                fit = self._prepare(X, y, warm=warm, classes=classes, device=device,
+                                    epochs=epochs, parallel=parallel)
+            except (ValueError, TypeError) as exc:
+                error = exc
+            if parallel is not None:
+                parallel.agree(error)
+                parallel.broadcast_module(fit.net.module_)
+            if error is not None:
+                raise error
+            net = fit.net
+            with self._training_inputs(net, fit.train_set, fit.valid_set) as (train_data,
+                                                                              valid_data):
+                train(net, train_data, valid_data, epochs=epochs, seed=fit.seed)
+                self._check_learned(net, fit.task, train_data)
+        # Only now, together: a fit that fails leaves a fitted estimator as it was.
+        commit_bookkeeping(self, fit.bookkeeping)
+        for name, value in fit.task.fitted_attributes().items():
+            setattr(self, name, value)
+        self.input_shape_, self.pixel_range_, self.net_ = fit.input_shape, fit.pixels, net
+        return self
+
+    def _prepare(self, X, y, *, warm: bool, classes, device: torch.device, epochs: int,
+                 parallel) -> SimpleNamespace:
+        """Everything a fit checks and builds before training: the validated images and
+        targets, the task, the splits, the seeded network and the net around it."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None.")
         images, bookkeeping = validate_images(self, X, fitting=not warm)
         task = self._fitted_task() if warm else self._new_task(y, len(images), classes)
         targets = task.encode(y, len(images))
-        device = self._training_device(warm)
         seed = seed_of(self.random_state)
         input_shape = tuple(int(s) for s in images.shape[1:])
-        images, seen = decoded_or_sample(images)
+        # In a data-parallel fit, image files stream: each process decodes only its share.
+        images, seen = decoded_or_sample(images, stream=parallel is not None)
         pixels = pixel_range(seen)
         if warm:
             self._check_pixel_scale(seen, pixels)
-
         dataset = ImageDataset(stored(images), torch.from_numpy(targets))
         train_set, valid_set = self._split(dataset, targets if task.stratify else None, seed)
         train_set = place_dataset(train_set, device)
         if valid_set is not None:
             valid_set = place_dataset(valid_set, device)
-
-        fork_devices = [device.index] if device.type == "cuda" else []
-        with ShareCPUThreads.taken(device), torch.random.fork_rng(
-                devices=fork_devices, device_type=device.type):
-            torch.manual_seed(seed)
-            if warm:
-                module = copy.deepcopy(self.module_)
-            else:
-                module = self._build_module(input_shape, task.n_outputs, images=seen)
-            self._check_batch_size(module, len(train_set))
-            net = self._new_net(module, task=task, targets=targets, input_shape=input_shape,
-                                device=device, seed=seed, epochs=epochs,
-                                n_train=len(train_set))
-            if warm:
-                continue_from(net, self.net_)
-            with self._training_inputs(net, train_set, valid_set) as (train_data, valid_data):
-                train(net, train_data, valid_data, epochs=epochs, seed=seed)
-                self._check_learned(net, task, train_data)
-        # Only now, together: a fit that fails leaves a fitted estimator as it was.
-        commit_bookkeeping(self, bookkeeping)
-        for name, value in task.fitted_attributes().items():
-            setattr(self, name, value)
-        self.input_shape_, self.pixel_range_, self.net_ = input_shape, pixels, net
-        return self
+        torch.manual_seed(seed)
+        if warm:
+            module = copy.deepcopy(self.module_)
+        else:
+            module = self._build_module(input_shape, task.n_outputs, images=seen)
+        self._check_batch_size(module, len(train_set))
+        net = self._new_net(module, task=task, targets=targets, input_shape=input_shape,
+                            device=device, seed=seed, epochs=epochs, n_train=len(train_set),
+                            parallel=parallel)
+        if warm:
+            continue_from(net, self.net_)
+        return SimpleNamespace(net=net, task=task, seed=seed, train_set=train_set,
+                               valid_set=valid_set, bookkeeping=bookkeeping,
+                               input_shape=input_shape, pixels=pixels)
 
     def _check_pixel_scale(self, images, pixels: tuple[float, float]) -> None:
         """A warm start on images scaled far beyond the first fit's (0..255 floats after
@@ -243,7 +268,7 @@ class BaseCNNEstimator(BaseEstimator):
         """``device`` resolved; for a warm start of a model unpickled onto another machine,
         an error that says how to continue where the model now is."""
         try:
-            return resolve_device(self.device)
+            return distributed.local_device(resolve_device(self.device))
         except ValueError as exc:
             if not warm:
                 raise
@@ -324,7 +349,7 @@ class BaseCNNEstimator(BaseEstimator):
 
     def _new_net(self, module: nn.Module, *, task, targets: np.ndarray | None,
                  input_shape: tuple, device: torch.device, seed: int, epochs: int,
-                 n_train: int) -> Net:
+                 n_train: int, parallel=None) -> Net:
         """The skorch net for one fit call, around ``module``, from the current parameters."""
         extra_callbacks, param_groups = self._training_extras(module)
         criterion, criterion_params = task.criterion(self, targets)
@@ -343,7 +368,7 @@ class BaseCNNEstimator(BaseEstimator):
             mix=make_mixing(self.augment, task.n_outputs), callbacks=callbacks,
             verbose=self.verbose, compile=self.compile,
             autocast=autocast_dtype(self.precision, device, module=module,
-                                    input_shape=input_shape))
+                                    input_shape=input_shape), distributed=parallel)
         net.built_with_ = {name: copy.deepcopy(getattr(self, name))
                            for name in self._architecture_params}
         return net

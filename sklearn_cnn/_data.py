@@ -279,6 +279,10 @@ class BatchIterator:
     mix : callable or None
         ``mix(batch, labels, generator) -> (batch, soft_labels)``: batch-level label mixing
         (:class:`~sklearn_cnn.augmentation.LabelMixing`), after ``transform``.
+    shard : sklearn_cnn.distributed.Context or None
+        In a data-parallel fit, this process's place: the batches keep their size and order
+        across processes, and each process takes its share of every batch (only its share of
+        image files is decoded). Batches with fewer images than processes are left out.
     """
 
     def __init__(
@@ -293,6 +297,7 @@ class BatchIterator:
         drop_single: bool = False,
         memory_format: torch.memory_format = torch.channels_last,
         mix: Callable | None = None,
+        shard=None,
     ):
         self.dataset = dataset
         self.batch_size = batch_size
@@ -302,34 +307,31 @@ class BatchIterator:
         self.drop_single = drop_single
         self.memory_format = memory_format
         self.mix = mix
+        self.shard = shard
         if shuffle or transform is not None or mix is not None:  # prediction needs none
             self._order_rng = torch.Generator()
             self._mix_rng = torch.Generator()
             self._aug_rng = torch.Generator(device=self.device)
             for offset, generator in enumerate([self._order_rng, self._aug_rng, self._mix_rng]):
-                if seed is not None:
-                    generator.manual_seed(seed + offset)
-                else:
+                if seed is None:
                     generator.seed()
+                elif shard is not None and offset > 0:  # each share augmented on its own
+                    generator.manual_seed(seed + offset + 7919 * shard.rank)
+                else:  # the order: the same in every process
+                    generator.manual_seed(seed + offset)
 
     def __len__(self) -> int:
-        return count_batches(len(self.dataset), self.batch_size, drop_single=self.drop_single)
+        return len(self._index_batches(None))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         X, y = self.dataset.X, self.dataset.y
-        n = len(X)
         files = not isinstance(X, torch.Tensor)
         order = None
         if self.shuffle:
-            order = torch.randperm(n, generator=self._order_rng)
+            order = torch.randperm(len(X), generator=self._order_rng)
             if not files:
                 order = order.to(X.device)
-        indices = []
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
-            if self.drop_single and stop - start == 1 and start > 0 and self.batch_size > 1:
-                break  # a trailing single image after full batches
-            indices.append(slice(start, stop) if order is None else order[start:stop])
+        indices = self._index_batches(order)
         if files:
             # Decoded by DataLoader workers a few batches ahead, as (N, H, W, C) uint8.
             batches = ((xb.permute(0, 3, 1, 2).to(self.device),
@@ -349,6 +351,29 @@ class BatchIterator:
             if self.mix is not None:
                 xb, yb = self.mix(xb, yb, self._mix_rng)
             yield xb, yb
+
+    def _index_batches(self, order: torch.Tensor | None) -> list:
+        """Each batch's images: a slice, or indices into ``order``; in a data-parallel fit,
+        this process's share of each."""
+        n = len(self.dataset.X)
+        indices = []
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if self.drop_single and stop - start == 1 and start > 0 and self.batch_size > 1:
+                break  # a trailing single image after full batches
+            if self.shard is None:
+                indices.append(slice(start, stop) if order is None else order[start:stop])
+                continue
+            if stop - start < self.shard.world_size:
+                break  # too few images for every process to take one
+            if order is not None:
+                batch = order[start:stop]
+            elif isinstance(self.dataset.X, torch.Tensor):
+                batch = torch.arange(start, stop, device=self.dataset.X.device)
+            else:
+                batch = torch.arange(start, stop)
+            indices.append(self.shard.shard(batch))
+        return indices
 
     def _copied_ahead(self, X, y, indices):
         """Host batches for a GPU, each copied on a side stream while the GPU works on the

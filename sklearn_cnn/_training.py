@@ -141,9 +141,10 @@ class Net(NeuralNet):
     stop the fit. The task (classification or regression) is the estimator's business:
     the net gets its criterion and metric callbacks."""
 
-    def __init__(self, *args, autocast_dtype=None, **kwargs):
+    def __init__(self, *args, autocast_dtype=None, distributed=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
+        self.distributed = distributed
 
     @property
     def _default_callbacks(self):
@@ -200,24 +201,37 @@ class Net(NeuralNet):
         finally:
             optimizer.state = state
 
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        if self.distributed is not None:  # the whole batch's gradient, in every process
+            self.distributed.average_gradients(
+                [p for p in self.module_.parameters() if p.requires_grad], len(batch[0]))
+        return step
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch sets the mode on every batch, and module.train() recurses through every
         # submodule: ~5% of a training step on small images. Once per epoch is enough.
         self._training_mode_ = None
         self._set_training(training)
-        if iterator is None or torch.device(self.device).type == "cpu":
+        distributed = self.distributed
+        if iterator is None or (torch.device(self.device).type == "cpu"
+                                and distributed is None):
             super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
             return
         # On an accelerator, skorch's per-batch `loss.item()` makes the host wait for the
         # device after every step, so the next step's kernels cannot be queued while this
         # one runs. The batch losses stay on the device and are written into the history
         # in one copy at the end of the epoch, before the epoch-level scores read them.
+        # In a data-parallel fit, the history records the whole batch's loss and size.
         losses = []
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach().float())
-            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
+            loss, size = step["loss"].detach().float(), len(batch[0])
+            if distributed is not None:
+                loss, size = distributed.mean(loss, size)
+            losses.append(loss)
+            self.history.record_batch(prefix + "_batch_size", size)
             self.notify("on_batch_end", batch=batch, training=training, **step)
         if losses:
             records = self.history[-1]["batches"][-len(losses):]
@@ -273,11 +287,12 @@ def build_net(*, module: nn.Module, criterion: type, criterion_params: dict,
               optimizer: str | type, lr: float, momentum: float, weight_decay: float,
               param_groups: list, batch_size: int, max_epochs: int, device: torch.device,
               seed: int, transform, mix, callbacks: list, verbose: int | str, compile: bool,
-              autocast: torch.dtype | None) -> Net:
+              autocast: torch.dtype | None, distributed=None) -> Net:
     """An initialised :class:`Net` around ``module`` (moved to ``device`` in the memory format
     convolutions run fastest in there), batches from :class:`~sklearn_cnn._data.
     BatchIterator` (shuffled and augmented with ``transform`` and ``mix`` when training,
-    seeded by ``seed``), and the optimizer by name or class."""
+    seeded by ``seed``; each process's share of them in a ``distributed`` fit), and the
+    optimizer by name or class."""
     memory_format = memory_format_for(device)
     module = module.to(device=device, memory_format=memory_format)
     optimizer = OPTIMIZERS.get(optimizer, optimizer)
@@ -306,15 +321,18 @@ def build_net(*, module: nn.Module, criterion: type, criterion_params: dict,
         iterator_train__mix=mix,
         iterator_train__drop_single=True,
         iterator_train__memory_format=memory_format,
+        iterator_train__shard=distributed,
         iterator_valid=BatchIterator,
         iterator_valid__device=device,
         iterator_valid__memory_format=memory_format,
+        iterator_valid__shard=distributed,
         train_split=None,
         callbacks=callbacks,
         verbose=0 if verbose == "auto" else int(verbose),
         device=device,
         compile=compile,
         autocast_dtype=autocast,
+        distributed=distributed,
         **optimizer_params,
     )
     return net.initialize()
@@ -354,9 +372,11 @@ def train(net: Net, train_data, valid_data, *, epochs: int, seed: int) -> None:
         recalibrate_batch_norm(
             net.module_, BatchIterator(train_data, net.batch_size, device=device,
                                        shuffle=True, seed=seed, drop_single=True,
-                                       memory_format=memory_format_for(device)),
+                                       memory_format=memory_format_for(device),
+                                       shard=net.distributed),
             autocast_dtype=net.autocast_dtype,
-            max_batches=math.ceil(_RECALIBRATION_IMAGES / net.batch_size))
+            max_batches=math.ceil(_RECALIBRATION_IMAGES / net.batch_size),
+            distributed=net.distributed)
     finally:
         # The net is pickled with the model: keep no reference to the data.
         net.train_split = None
@@ -379,7 +399,7 @@ def trains_batch_norm(module: nn.Module) -> bool:
 
 
 def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
-                           max_batches: int | None = None) -> None:
+                           max_batches: int | None = None, distributed=None) -> None:
     """Recompute the running statistics of the batch-norm layers that trained.
 
     During training, batch norm normalises with each batch's statistics while its running
@@ -390,7 +410,9 @@ def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
 
     Not ``torch.optim.swa_utils.update_bn``: it resets every batch-norm layer, including
     the frozen ones of a pretrained backbone, whose statistics must stay as loaded. Here
-    only layers in training mode under ``module.train()`` are recomputed.
+    only layers in training mode under ``module.train()`` are recomputed. In a
+    ``distributed`` fit each process passes over its share of the batches and the
+    statistics are then pooled over all of them, so every process ends with the same.
     """
     layers = [m for m in training_mode_layers(module)
               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
@@ -414,6 +436,14 @@ def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
         module.train(was_training)
+    if distributed is not None:
+        world = distributed.world_size
+        with torch.no_grad():
+            for layer in layers:
+                mean = distributed.sum(layer.running_mean) / world
+                square = distributed.sum(layer.running_var + layer.running_mean ** 2) / world
+                layer.running_mean.copy_(mean)
+                layer.running_var.copy_(square - mean ** 2)
 
 
 def batches_per_epoch(n_train: int, batch_size: int) -> int:

@@ -9,6 +9,7 @@ configuration from ``__init__`` and resets its state when an epoch begins.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import threading
@@ -49,9 +50,14 @@ class _BatchMetric(Callback):
         self.seen_ += len(batch[1])
 
     def on_epoch_end(self, net, **kwargs):
-        if self.seen_:
+        sums, seen = self.sums_, self.seen_
+        distributed = getattr(net, "distributed", None)
+        if distributed is not None and sums is not None:  # over every process's share
+            sums = [distributed.sum(s) for s in sums]
+            seen = int(distributed.sum(sums[0].new_tensor(float(seen))).item())
+        if seen:
             prefix = "train" if self.on_train else "valid"
-            net.history.record(f"{prefix}_{self.name}", self.value(self.sums_, self.seen_))
+            net.history.record(f"{prefix}_{self.name}", self.value(sums, seen))
         self.sums_, self.seen_ = None, 0  # no device tensor outlives the epoch
 
     def batch_sums(self, y_pred: torch.Tensor, target: torch.Tensor) -> list:
@@ -252,8 +258,11 @@ def is_terminal() -> bool:
 def interactive() -> bool:
     """Whether a person is watching this process: it runs in a notebook, or writes its
     standard error to a terminal, in the main thread of the main process (not in a worker of
-    a search, whose bars would interleave). Pipes, logs, tests and CI are not."""
+    a search, nor a data-parallel fit's process but the first, whose bars would
+    interleave). Pipes, logs, tests and CI are not."""
     if threading.current_thread() is not threading.main_thread():
+        return False
+    if int(os.environ.get("RANK", "0") or 0) != 0:
         return False
     import multiprocessing
 

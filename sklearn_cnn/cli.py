@@ -177,6 +177,10 @@ def _check_out(out: str, *, force: bool) -> None:
                          "another folder.") from None
 
 
+def _silent(*args, **kwargs) -> None:
+    """print, in the processes of a data-parallel fit but the first."""
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text)
@@ -290,8 +294,12 @@ def train(data: str, out: str, *, size: int, epochs: int, transfer: str | None =
 
     from . import CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor, save
     from .datasets import load_image_folder
+    from .distributed import is_main_process
     from .files import ImageLoader, LazyImages
 
+    # Under torchrun (a data-parallel fit), every process trains; the first prints and saves.
+    main_process = is_main_process()
+    say = print if main_process else _silent
     _check_out(out, force=force)
     source = Path(data)
     names = None
@@ -305,7 +313,7 @@ def train(data: str, out: str, *, size: int, epochs: int, transfer: str | None =
             raise ValueError(f"{data} has images but no class sub-folders; training needs "
                              f"{data}/<class>/<image> files (predict takes unlabelled ones).")
         paths, task, why = files.paths, "classification", "class sub-folders"
-        print(f"{len(paths)} images in {len(np.unique(y))} classes "
+        say(f"{len(paths)} images in {len(np.unique(y))} classes "
               f"({', '.join(map(str, np.unique(y)))}) from {data}", flush=True)
     elif source.is_file():
         paths, columns = read_csv(data, path_column=path_column, targets=targets)
@@ -314,15 +322,15 @@ def train(data: str, out: str, *, size: int, epochs: int, transfer: str | None =
         if on_error == "skip":
             readable, errors = LazyImages(paths, size=size, n_jobs=-1).readable()
             if not readable.all():
-                print(f"skipped {int((~readable).sum())} unreadable image(s), e.g. "
+                say(f"skipped {int((~readable).sum())} unreadable image(s), e.g. "
                       f"{errors[0]}", file=sys.stderr)
                 paths, y = np.asarray(paths, dtype=object)[readable], y[readable]
-        print(f"{len(paths)} images from {data}; task: {task} ({why}); targets: "
+        say(f"{len(paths)} images from {data}; task: {task} ({why}); targets: "
               f"{', '.join(names)}", flush=True)
     else:
         raise ValueError(f"{data} is not a folder or a file; pass a folder of "
                          f"{data}/<class>/<image> files, or a CSV of image paths and targets.")
-    options = {"max_epochs": epochs, "device": device, "verbose": 1}
+    options = {"max_epochs": epochs, "device": device, "verbose": 1 if main_process else 0}
     if lr is not None:
         options["lr"] = lr
     if batch_size is not None:
@@ -347,20 +355,22 @@ def train(data: str, out: str, *, size: int, epochs: int, transfer: str | None =
             random_state=0)
     except ValueError:
         train_paths, test_paths, y_train, y_test = paths, [], y, []
-        print("too few images per class to hold some out: no held-out score")
+        say("too few images per class to hold some out: no held-out score")
     pipeline.fit(train_paths, y_train)
     if names is not None:
         model.target_names_ = names  # saved with the model: predict's column names
     score = None
     if len(test_paths):
-        print(f"{_score_text(task, pipeline, test_paths, y_test)} on {len(test_paths)} images "
+        say(f"{_score_text(task, pipeline, test_paths, y_test)} on {len(test_paths)} images "
               f"(trained on {len(train_paths)})")
         score = pipeline.score(test_paths, y_test)
+    if not main_process:
+        return {"score": score, "pipeline": pipeline, "task": task}
     if output_format == "joblib":
         joblib.dump(pipeline, out)
     else:
         save(pipeline, out)
-    print(f"saved to {out} ({Path(out).stat().st_size / 1024:.0f} KiB); predict with: "
+    say(f"saved to {out} ({Path(out).stat().st_size / 1024:.0f} KiB); predict with: "
           f"sklearn-cnn predict {out} IMAGES...")
     return {"score": score, "pipeline": pipeline, "task": task}
 

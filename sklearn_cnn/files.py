@@ -419,16 +419,18 @@ class LazyImages:
 _STATISTICS_SAMPLE = 4096
 
 
-def decoded_or_sample(images, sample: int | None = None):
+def decoded_or_sample(images, sample: int | None = None, *, stream: bool = False):
     """The images to train or predict on, and an array of them to learn statistics from.
 
     A lazy collection that fits its memory budget is decoded once (by the DataLoader
     workers) and then used like an array; a larger one stays lazy, streamed batch by batch,
-    and a random sample of it is decoded for the statistics. Arrays pass through.
+    and a random sample of it is decoded for the statistics. With ``stream=True`` (a
+    data-parallel fit, where each process decodes only its share) it always streams. Arrays
+    pass through.
     """
     if not isinstance(images, LazyImages):
         return images, images
-    if images.fits_in_memory():
+    if images.fits_in_memory() and not stream:
         decoded = images.to_array()
         return decoded, decoded
     return images, images.sample(sample or _STATISTICS_SAMPLE).to_array()

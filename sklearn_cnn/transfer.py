@@ -164,7 +164,9 @@ class _TransferEstimator:
         time; anything that makes the cache inexact falls back to the full pass."""
         module = net.module_
         cached = None
-        if self.augment is None and self.unfreeze_at is None:
+        # In a data-parallel fit every process would compute all the features: the epochs
+        # run the backbone on each process's share instead.
+        if self.augment is None and self.unfreeze_at is None and net.distributed is None:
             cached = _cached_features(module, train_set, valid_set, device=torch.device(
                 net.device), autocast_dtype=net.autocast_dtype, batch_size=self.batch_size)
         if cached is None:

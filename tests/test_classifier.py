@@ -320,25 +320,6 @@ def test_threaded_grid_search_shares_the_threads_and_says_it_is_not_reproducible
     assert search.best_estimator_.history_[-1, "torch_threads"] == budget
 
 
-def test_grid_search_on_a_dask_cluster_of_worker_processes(tiny):
-    # Each candidate is pickled to a worker process, fitted there and its scores sent back:
-    # the same results as fitting them one by one here.
-    distributed = pytest.importorskip("distributed")
-    from joblib import parallel_backend
-
-    X, y = tiny
-    grid = {"lr": [0.002, 0.01]}
-    sequential = GridSearchCV(CNNClassifier(**FAST), grid, cv=2, n_jobs=1).fit(X, y)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client, parallel_backend("dask"):
-            search = GridSearchCV(CNNClassifier(**FAST), grid, cv=2, n_jobs=2).fit(X, y)
-            workers = client.run(os.getpid)
-    assert os.getpid() not in workers.values()
-    for key in ["split0_test_score", "split1_test_score"]:
-        np.testing.assert_array_equal(search.cv_results_[key], sequential.cv_results_[key])
-
-
 def test_a_failed_refit_leaves_the_fitted_model_as_it_was(tiny):
     X, y = tiny
     clf = CNNClassifier(**FAST).fit(X, y)
