@@ -104,12 +104,23 @@ def memory_format_for(device: torch.device) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def native_bfloat16(device: torch.device) -> bool:
+def native_bfloat16(device: str | torch.device = "auto") -> bool:
     """Whether ``device`` computes in bfloat16 natively, so that ``precision="auto"`` uses it.
 
     GPUs that PyTorch says support it; CPUs with AVX512-BF16 or AMX (recent x86 servers) or
     Arm's BF16 extension, read from the CPU's own feature flags. Elsewhere bfloat16 would be
     emulated, and slower than float32.
+
+    Parameters
+    ----------
+    device : str or torch.device, default="auto"
+        What the estimators' ``device`` takes: "auto", "cpu", "cuda", "cuda:N", "mps" or a
+        ``torch.device`` (resolved with :func:`resolve_device`, so an accelerator that is not
+        there is an error).
+
+    Returns
+    -------
+    bool
 
     Examples
     --------
@@ -117,7 +128,14 @@ def native_bfloat16(device: torch.device) -> bool:
     >>> from sklearn_cnn.devices import native_bfloat16
     >>> native_bfloat16(torch.device("mps"))
     False
+    >>> native_bfloat16("cpu") in (True, False)
+    True
     """
+    if isinstance(device, str):
+        device = resolve_device(device)
+    elif not isinstance(device, torch.device):
+        raise TypeError(f"device must be a string or a torch.device, got {device!r}; "
+                        f"{_DEVICE_HELP}.")
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if device.type != "cpu":

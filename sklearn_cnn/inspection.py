@@ -131,7 +131,11 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
 
     Grad-CAM weighs each channel of a convolutional layer's output by the mean gradient of
     the class score with respect to it, sums the weighted channels, keeps the positive
-    part and scales it up to the image: bright where the evidence for the class is.
+    part and scales it up to the image: bright where the evidence for the class is. For
+    single labels the class score is its logit minus the mean of the other classes' (what
+    the softmax depends on: with two classes, a class recognised by the absence of the
+    other's evidence would otherwise get an empty map); for label sets and regressors, the
+    output itself.
 
     Written here rather than taken from captum (``LayerGradCam``) or pytorch-grad-cam: it is
     a few lines of forward hooks and one ``torch.autograd.grad``, and it must see the
@@ -162,8 +166,8 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     Returns
     -------
     ndarray of shape (n_images, height, width)
-        Maps in [0, 1] (each divided by its maximum), at the size of the images the
-        estimator receives; float32.
+        Maps in [0, 1] (each scaled from its minimum to its maximum; 0 where a map is
+        flat), at the size of the images the estimator receives; float32.
 
     Examples
     --------
@@ -196,23 +200,30 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
             candidates = [n for n, _ in _layer_outputs(module, input_shape)][-8:]
             raise ValueError(f"The network has no layer {name!r}; the last layers it runs are "
                              f"{candidates}.") from None
+        softmax = _task_kind(final) == "classification"
         if target is None and _task_kind(final) == "regression":
             target = 0
         wanted = None if target is None else _output_indices(final, target, len(images))
         maps = []
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(device)
-            maps.append(_gradcam(module, target_layer, x, None if wanted is None else
+            maps.append(_gradcam(module, target_layer, x, softmax, None if wanted is None else
                                  torch.as_tensor(wanted[start:start + batch_size],
                                                  device=device)))
         cams = torch.cat(maps)
         cams = F.interpolate(cams, size=tuple(images.shape[-2:]), mode="bilinear",
                              align_corners=False)[:, 0]
-        peak = cams.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
-        return (cams / peak).clamp(0, 1).cpu().numpy().astype(np.float32)
+        # Each map from its own minimum to its maximum, as pytorch-grad-cam scales them: an
+        # image full of its class's evidence (a petal texture) has a map high everywhere,
+        # and only its relative differences say where the evidence is strongest.
+        low = cams.flatten(1).amin(1)[:, None, None]
+        span = cams.flatten(1).amax(1)[:, None, None] - low
+        scaled = torch.where(span > 1e-12, (cams - low) / span.clamp_min(1e-12),
+                             torch.zeros_like(cams))
+        return scaled.clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
-def _gradcam(module, layer, x, wanted):
+def _gradcam(module, layer, x, softmax: bool, wanted):
     activations = []
 
     def keep(_, __, output):
@@ -226,7 +237,13 @@ def _gradcam(module, layer, x, wanted):
         with torch.enable_grad():
             logits = module(x).float()
             index = logits.argmax(1) if wanted is None else wanted
-            score = logits.gather(1, index[:, None]).sum()
+            score = logits.gather(1, index[:, None])[:, 0]
+            if softmax and logits.shape[1] > 1:
+                # A softmax depends on the logits' differences only: the class's score
+                # against the others' mean, or a class told apart by the absence of the
+                # others' evidence gets an empty map.
+                score = score - (logits.sum(1) - score) / (logits.shape[1] - 1)
+            score = score.sum()
             activation = activations[-1]  # a layer run twice (ResNet's ReLU): its last use
             grads, = torch.autograd.grad(score, activation)
     finally:

@@ -165,10 +165,15 @@ def _images_for_display(estimator, X) -> np.ndarray:
 
 
 def _draw(ax, image, heat, title, *, cmap="jet", alpha=0.45, color="black") -> None:
-    """One image, its heat map over it (if any), a small title, no axes."""
+    """One image, its heat map over it (if any), a small title, no axes. The heat map is
+    as opaque as it is hot (``alpha`` at its peak): where there is no evidence the image
+    shows through unchanged."""
+    plt = _pyplot()
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
     if heat is not None:
-        ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+        overlay = plt.get_cmap(cmap)(np.clip(heat, 0, 1))
+        overlay[..., 3] = alpha * np.clip(heat, 0, 1)
+        ax.imshow(overlay, interpolation="bilinear")
     ax.set_title(title, fontsize=9, color=color)
     ax.set_axis_off()
 
@@ -286,7 +291,7 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
                  f"loss {worst.losses[i]:.2f}")
         if single_label:
             title += f" / p(true) {worst.true_probability[i]:.2f}"
-        _draw(ax, images[i], None if maps is None else maps[i], title, alpha=0.35)
+        _draw(ax, images[i], None if maps is None else maps[i], title, alpha=0.5)
     fig.suptitle("Top losses: predicted / actual / loss" + (
         " / probability of the actual class" if single_label else ""))
     return fig
