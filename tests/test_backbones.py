@@ -20,31 +20,12 @@ from sklearn_cnn.backbones import (
     list_backbones,
     load_backbone,
 )
-from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.networks import InputAdapter
 
 pytestmark = pytest.mark.filterwarnings("ignore:TransferClassifier.weights=None:UserWarning")
 
 SMALL = dict(max_epochs=1, backbone="mobilenet_v3_small", input_size=32, batch_size=16,
              device="cpu", random_state=0, lr=0.01)
-
-
-@pytest.fixture(scope="module")
-def patches():
-    return load_sample_patches(patch_size=24, n_patches=24, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    """A mobilenet_v3_small state dict with non-trivial BN statistics, written by the test."""
-    torch.manual_seed(0)
-    model = torchvision.models.mobilenet_v3_small()
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(8, 3, 32, 32) * 2 + 1)  # moves the running statistics
-    path = tmp_path_factory.mktemp("weights") / "mobilenet.pth"
-    torch.save(model.state_dict(), path)
-    return path
 
 
 def test_names_come_from_torchvisions_registry():

@@ -265,26 +265,16 @@ def test_joblib_files_are_lean_and_predict_identically(photos, tmp_path):
     assert os.path.getsize(sklearn_cnn.save(clf, tmp_path / "m.safetensors")) <= 1.1 * weights
 
 
-def _predict_in_fresh_process(path, X, tmp_path):
-    np.save(tmp_path / "X.npy", X)
-    code = ("import numpy as np, sklearn_cnn\n"
-            f"model = sklearn_cnn.load({str(path)!r})\n"
-            f"np.save({str(tmp_path / 'out.npy')!r}, model.predict("
-            f"np.load({str(tmp_path / 'X.npy')!r})))\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return np.load(tmp_path / "out.npy")
-
-
 @pytest.mark.parametrize("make_y", [
     lambda y: y.astype(float),                                  # one target
     lambda y: np.stack([y, y ** 2], axis=1).astype(float),      # two targets
 ])
-def test_regressors_round_trip_bit_identically(digits, tmp_path, make_y):
+def test_regressors_round_trip_bit_identically(digits, tmp_path, make_y, in_fresh_process):
     X, y = digits
     targets = make_y(y[:300])
     reg = sklearn_cnn.CNNRegressor(**FAST, lr=0.01).fit(X[:300], targets)
     path = sklearn_cnn.save(reg, tmp_path / "reg.safetensors")
-    again = _predict_in_fresh_process(path, X[300:400], tmp_path)
+    again = in_fresh_process(path, X[300:400], "predict")
     np.testing.assert_array_equal(again, reg.predict(X[300:400]))
     loaded = sklearn_cnn.load(path)
     np.testing.assert_array_equal(loaded.target_mean_, reg.target_mean_)
@@ -293,12 +283,12 @@ def test_regressors_round_trip_bit_identically(digits, tmp_path, make_y):
                                   reg.predict(X[:5]))
 
 
-def test_label_set_models_round_trip_bit_identically(digits, tmp_path):
+def test_label_set_models_round_trip_bit_identically(digits, tmp_path, in_fresh_process):
     X, y = digits
     sets = np.stack([y[:300] < 5, y[:300] % 2 == 0], axis=1).astype(np.uint8)
     clf = CNNClassifier(**{**FAST, "max_epochs": 6}, lr=0.01).fit(X[:300], sets)
     path = sklearn_cnn.save(clf, tmp_path / "sets.safetensors")
-    again = _predict_in_fresh_process(path, X[300:400], tmp_path)
+    again = in_fresh_process(path, X[300:400], "predict")
     np.testing.assert_array_equal(again, clf.predict(X[300:400]))
     assert again.dtype == np.uint8
     loaded = sklearn_cnn.load(path)

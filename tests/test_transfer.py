@@ -6,7 +6,6 @@ import torchvision
 from skorch.callbacks import Callback
 
 from sklearn_cnn import TransferClassifier
-from sklearn_cnn.datasets import load_sample_patches
 from sklearn_cnn.networks import TransferNet
 
 # These tests check the mechanics of freezing, loading and caching on random backbones, on
@@ -27,24 +26,6 @@ SMALL = dict(
     random_state=0,
     lr=0.01,
 )
-
-
-@pytest.fixture(scope="module")
-def patches():
-    return load_sample_patches(patch_size=24, n_patches=24, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    """A mobilenet_v3_small state dict with non-trivial BN statistics, written by the test."""
-    torch.manual_seed(0)
-    model = torchvision.models.mobilenet_v3_small()
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(8, 3, 32, 32) * 2 + 1)  # moves the running statistics
-    path = tmp_path_factory.mktemp("weights") / "mobilenet.pth"
-    torch.save(model.state_dict(), path)
-    return path
 
 
 def _backbone_state(clf):
