@@ -487,13 +487,23 @@ class CNNClassifierBase(ClassifierMixin, BaseCNNEstimator):
 
 
 def _is_label_sets(y) -> bool:
-    """Whether ``y`` is a multi-label indicator matrix (scikit-learn's type_of_target)."""
+    """Whether ``y`` is meant as label sets: a matrix of several columns (scikit-learn's
+    "multilabel-indicator"; one of other values gets the label-set checks' error, which
+    says what label sets are, rather than "y should be a 1d array")."""
     from sklearn.utils.multiclass import type_of_target
 
     try:
-        return type_of_target(y) == "multilabel-indicator"
-    except (ValueError, TypeError):  # what the classification checks explain better
+        with warnings.catch_warnings():  # NaN cast inside type_of_target; refused later
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if type_of_target(y) == "multilabel-indicator":
+                return True
+    except (ValueError, TypeError):  # NaN, mixed types: the shape decides whose checks explain
+        pass
+    try:
+        shape = getattr(y, "shape", None) or np.shape(np.asarray(y, dtype=object))
+    except ValueError:  # ragged rows: the classification checks say so
         return False
+    return len(shape) == 2 and shape[1] > 1
 
 
 class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):

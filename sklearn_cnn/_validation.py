@@ -245,6 +245,14 @@ def _refuse_single_image(estimator, X) -> None:
 
 def check_class_labels(y, n_images: int) -> np.ndarray:
     """``y`` as a 1-D array of class labels, one per image."""
+    if isinstance(y, (list, tuple)) and any(
+            isinstance(row, (set, frozenset)) or (isinstance(row, (list, tuple)) and len(row) != 1)
+            for row in y):  # [[label], ...] is a column, which column_or_1d accepts
+        raise ValueError(
+            "y holds lists of labels per image; for label sets, pass an indicator matrix "
+            "of 0 and 1, one column per label: "
+            "sklearn.preprocessing.MultiLabelBinarizer().fit_transform(y). For one label "
+            "per image, pass a flat list of labels.")
     y = column_or_1d(y, warn=True)
     check_consistent_length(np.empty(n_images), y)
     if y.dtype.kind == "f":
@@ -262,9 +270,14 @@ def check_class_labels(y, n_images: int) -> np.ndarray:
 
 def check_label_indicator(y, n_images: int) -> np.ndarray:
     """``y`` as a 2-D binary indicator matrix (n_images, n_labels) of label sets."""
-    y = check_array(y, ensure_2d=True, dtype=None, input_name="y",
-                    accept_sparse=False) if not hasattr(y, "toarray") else y.toarray()
+    y = check_array(y, ensure_2d=True, dtype=None, input_name="y", accept_sparse=False,
+                    ensure_all_finite=False) if not hasattr(y, "toarray") else y.toarray()
     check_consistent_length(np.empty(n_images), y)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(
+            f"y has {int((~np.isfinite(y)).sum())} missing or infinite entries (NaN, inf); a "
+            "label set says 1 or 0 for every label. Fill unknown entries with 0, or drop "
+            "those images from X and y.")
     values = np.unique(y)
     if not np.isin(values, [0, 1]).all():
         raise ValueError(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -225,3 +225,21 @@ def test_transfer_classifier_takes_label_sets(columns):
     clf = TransferClassifier(backbone="mobilenet_v3_small", weights=None, freeze="none",
                              input_size=16, max_epochs=1, device="cpu", random_state=0)
     assert clf.fit(X[:64], labels[:64]).predict(X[:4]).shape == (4, 3)
+
+
+@pytest.mark.parametrize("y, message", [
+    ([[0, 1], [1]] * 4, "MultiLabelBinarizer"),
+    ([{"cat"}, {"cat", "dog"}] * 4, "MultiLabelBinarizer"),
+    (np.array([[0, 1], [1, np.nan]] * 4), "missing or infinite"),
+])
+def test_label_sets_in_the_wrong_form_are_explained(y, message):
+    X = np.random.default_rng(0).random((8, 8, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match=message):
+        CNNClassifier(max_epochs=1).fit(X, y)
+
+
+def test_a_column_of_labels_as_nested_lists_is_one_label_per_image():
+    X = np.random.default_rng(0).random((8, 8, 8), dtype=np.float32)
+    with pytest.warns(DataConversionWarning):
+        model = CNNClassifier(max_epochs=1, batch_size=4).fit(X, [[0], [1]] * 4)
+    assert model.classes_.tolist() == [0, 1]
