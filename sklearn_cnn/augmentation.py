@@ -239,6 +239,16 @@ def make_augmentation(augment, input_shape: tuple[int, int, int]):
     -------
     callable or None
         ``transform(batch, generator) -> batch``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.augmentation import make_augmentation
+    >>> transform = make_augmentation(("flip", "crop"), input_shape=(8, 8, 3))
+    >>> transform(torch.rand(4, 3, 8, 8), torch.Generator()).shape
+    torch.Size([4, 3, 8, 8])
+    >>> make_augmentation(None, input_shape=(8, 8, 3)) is None
+    True
     """
     check_augment(augment)
     transforms = []
@@ -256,7 +266,14 @@ def make_augmentation(augment, input_shape: tuple[int, int, int]):
 
 
 def make_mixing(augment, n_classes: int) -> LabelMixing | None:
-    """The batch-level label mixing that ``augment`` asks for ("mixup", "cutmix"), or None."""
+    """The batch-level label mixing that ``augment`` asks for ("mixup", "cutmix"), or None.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.augmentation import make_mixing
+    >>> make_mixing(("flip", "cutmix"), n_classes=10).cutmix, make_mixing("flip", 10)
+    (True, None)
+    """
     parts = [p for p in _parts(augment) if isinstance(p, str)]
     if "mixup" not in parts and "cutmix" not in parts:
         return None

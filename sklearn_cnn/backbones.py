@@ -21,7 +21,7 @@ import torch
 from sklearn.utils._param_validation import HasMethods
 from torch import nn
 
-from ._data import BatchIterator, channel_statistics, pixel_range
+from ._data import BatchIterator, ImageDataset, channel_statistics, pixel_range
 from .devices import memory_format_for
 from .networks import InputAdapter, eval_mode
 
@@ -108,7 +108,15 @@ def list_backbones(source: str = "torchvision") -> list[str]:
 @dataclass
 class Backbone:
     """A loaded backbone: the model, its head's name, its input preprocessing and the stages
-    that ``freeze=k`` counts (input to output)."""
+    that ``freeze=k`` counts (input to output); what :func:`load_backbone` returns.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.backbones import load_backbone
+    >>> backbone = load_backbone("resnet18", weights=None)
+    >>> backbone.mean, [name for name, _ in backbone.stages]
+    ((0.485, 0.456, 0.406), ['layer1', 'layer2', 'layer3', 'layer4'])
+    """
 
     model: nn.Module
     head_name: str
@@ -516,6 +524,20 @@ def fit_pixel_scale(adapter: InputAdapter, images) -> bool:
     Floats in any other range (0..255, standardised, ...) would reach the backbone far from
     that, and it would learn (or embed) nothing useful: the adapter standardises them with
     their own per-channel statistics instead. Returns whether it did.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn.backbones import fit_pixel_scale
+    >>> from sklearn_cnn.networks import InputAdapter
+    >>> adapter = InputAdapter(size=(8, 8), mean=(0.5,) * 3, std=(0.25,) * 3)
+    >>> images = np.random.default_rng(0).random((4, 8, 8, 3))  # (N, H, W, C) in 0..1
+    >>> fit_pixel_scale(adapter, images)
+    False
+    >>> fit_pixel_scale(adapter, 255 * images)
+    True
+    >>> bool(adapter.mean.min() > 100)  # the images' own statistics
+    True
     """
     low, high = pixel_range(images)
     if low >= -1e-3 and high <= 1 + 1e-3:
@@ -531,9 +553,12 @@ def fit_pixel_scale(adapter: InputAdapter, images) -> bool:
 
 def _forward_all(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
                  autocast_dtype, keep) -> torch.Tensor:
-    """One eval-mode pass over an ImageDataset in batches, without autograd (but not in
-    inference mode: the results may be a training input); ``keep(out)`` gives what of each
-    batch's output to keep (float32, on ``device``), or None."""
+    """One eval-mode pass over images (an (N, C, H, W) tensor or an ImageDataset) in batches,
+    without autograd (but not in inference mode: the results may be a training input);
+    ``keep(out)`` gives what of each batch's output to keep (float32, on ``device``), or
+    None."""
+    if not isinstance(dataset, ImageDataset):
+        dataset = ImageDataset(torch.as_tensor(dataset))
     batches = BatchIterator(dataset, batch_size, device=device,
                             memory_format=memory_format_for(device))
     kept: list[torch.Tensor] = []
@@ -548,18 +573,58 @@ def _forward_all(module: nn.Module, dataset, *, batch_size: int, device: torch.d
 
 def embed(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
           autocast_dtype=None) -> torch.Tensor:
-    """A network's outputs for every image of an ImageDataset, batch by batch in eval mode:
-    float32, on ``device``. What :class:`~sklearn_cnn.feature_extraction.PretrainedFeatures`
-    returns for a headless backbone."""
+    """A network's outputs for every image, batch by batch in eval mode: float32, on
+    ``device``. What :class:`~sklearn_cnn.feature_extraction.PretrainedFeatures` returns for
+    a headless backbone.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network; its train/eval mode is restored afterwards.
+    dataset : torch.Tensor of shape (N, C, H, W)
+        The images, as the network takes them (uint8 or float).
+    batch_size : int
+        Images per forward pass.
+    device : torch.device
+        Where the network runs.
+    autocast_dtype : torch.dtype or None, default=None
+        Autocast the forward passes to this dtype (``torch.bfloat16``); None: no autocast.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, ...)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.backbones import embed, load_backbone
+    >>> backbone = load_backbone("resnet18", weights=None).model
+    >>> backbone.fc = torch.nn.Identity()  # headless: the pooled features
+    >>> embed(backbone, torch.rand(3, 3, 32, 32), batch_size=2, device=torch.device("cpu")).shape
+    torch.Size([3, 512])
+    """
     return _forward_all(module, dataset, batch_size=batch_size, device=device,
                         autocast_dtype=autocast_dtype, keep=lambda out: out.float())
 
 
 def layer_inputs(module: nn.Module, layer: nn.Module, dataset, *, batch_size: int,
                  device: torch.device, autocast_dtype=None) -> torch.Tensor:
-    """What reaches ``layer`` (one of the network's layers) for every image of an
-    ImageDataset, in eval mode: float32, on ``device``. What a frozen-backbone
-    TransferClassifier caches before training its head."""
+    """What reaches ``layer`` (one of the network's layers) for every image, in eval mode:
+    float32, on ``device``. What a frozen-backbone TransferClassifier caches before training
+    its head.
+
+    Parameters are those of :func:`embed`, and ``layer``, a submodule of ``module``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchvision.models import resnet18
+    >>> from sklearn_cnn.backbones import layer_inputs
+    >>> model = resnet18(num_classes=10)
+    >>> layer_inputs(model, model.fc, torch.rand(3, 3, 32, 32), batch_size=2,
+    ...              device=torch.device("cpu")).shape
+    torch.Size([3, 512])
+    """
     captured: list[torch.Tensor] = []
     handle = layer.register_forward_pre_hook(
         lambda _, inputs: captured.append(inputs[0].float()))
@@ -578,6 +643,14 @@ def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Modu
     small pieces (under 1% of the parameters: a stem convolution, a final norm) excluded.
     While a single container is left (``features`` in MobileNet/EfficientNet/ConvNeXt,
     ``trunk_output`` in RegNet, ``encoder.layers`` in ViT), its children are the stages.
+
+    Examples
+    --------
+    >>> from torchvision.models import mobilenet_v3_small
+    >>> from sklearn_cnn.backbones import backbone_stages
+    >>> stages = backbone_stages(mobilenet_v3_small(), "classifier")
+    >>> [name for name, _ in stages][:3], len(stages)
+    (['features.4', 'features.5', 'features.6'], 9)
     """
     head_root = head_name.split(".")[0]
 

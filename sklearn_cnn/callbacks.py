@@ -146,7 +146,17 @@ class R2Score(_BatchMetric):
 
 class RecordLR(Callback):
     """Records the learning rate each epoch starts with (``lr``; the head's, when the
-    backbone has its own)."""
+    backbone has its own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> X, y = np.random.default_rng(0).random((16, 8, 8)), np.arange(16) % 2
+    >>> model = CNNClassifier(max_epochs=3, lr_schedule="step", verbose=0).fit(X, y)
+    >>> [float(f"{lr:.0e}") for lr in model.history_[:, "lr"]]  # ×0.1 every third
+    [0.002, 0.0002, 2e-05]
+    """
 
     def on_epoch_begin(self, net, **kwargs):
         net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
@@ -170,6 +180,15 @@ class ShareCPUThreads(Callback):
     ----------
     seeded : bool, default=False
         The fit has an int ``random_state``, so it is meant to be reproducible.
+
+    Examples
+    --------
+    The estimators add it to every fit; a skorch net of your own takes it as any callback:
+
+    >>> from skorch import NeuralNetClassifier
+    >>> from sklearn_cnn.callbacks import ShareCPUThreads
+    >>> from sklearn_cnn.networks import ConvNet
+    >>> net = NeuralNetClassifier(ConvNet, callbacks=[ShareCPUThreads(seeded=True)])
     """
 
     active = 0
@@ -225,6 +244,16 @@ class CheckFiniteLoss(Callback):
     A NaN or infinite loss poisons every weight it touches; a model trained on through it
     predicts garbage without a word. The check reads the epoch's losses from the history
     (already on the host), so it costs nothing per batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> X, y = np.random.default_rng(0).random((16, 8, 8)), np.arange(16) % 2
+    >>> CNNClassifier(lr=1e30, optimizer="sgd", max_epochs=3, verbose=0).fit(X, y)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FloatingPointError: Training diverged: the train loss became ... in epoch ...
     """
 
     def on_epoch_end(self, net, **kwargs):
@@ -250,7 +279,14 @@ class CheckFiniteLoss(Callback):
 
 
 def is_terminal() -> bool:
-    """Whether standard output is an interactive terminal (progress bars and colours)."""
+    """Whether standard output is an interactive terminal (progress bars and colours).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.callbacks import is_terminal
+    >>> is_terminal()  # doctests capture standard output
+    False
+    """
     stream = sys.stdout
     return bool(getattr(stream, "isatty", None) and stream.isatty())
 
@@ -259,7 +295,14 @@ def interactive() -> bool:
     """Whether a person is watching this process: it runs in a notebook, or writes its
     standard error to a terminal, in the main thread of the main process (not in a worker of
     a search, nor a data-parallel fit's process but the first, whose bars would
-    interleave). Pipes, logs, tests and CI are not."""
+    interleave). Pipes, logs, tests and CI are not.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.callbacks import interactive
+    >>> interactive()  # True in a terminal or a notebook
+    False
+    """
     if threading.current_thread() is not threading.main_thread():
         return False
     if int(os.environ.get("RANK", "0") or 0) != 0:
@@ -288,6 +331,19 @@ class EpochProgress(Callback):
         Epochs this fit runs (the bar's length).
     description : str, default="fit"
         The text before the bar.
+
+    Examples
+    --------
+    ``verbose="auto"`` adds it where a person is watching; ``verbose=0`` never does:
+
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.callbacks import EpochProgress
+    >>> X, y = np.random.default_rng(0).random((16, 8, 8)), np.arange(16) % 2
+    >>> model = CNNClassifier(max_epochs=2, verbose=0,
+    ...                       callbacks=[EpochProgress(2, "digits")]).fit(X, y)
+    >>> len(model.history_)
+    2
     """
 
     def __init__(self, epochs: int, description: str = "fit"):
@@ -319,6 +375,18 @@ class TerminalPrintLog(PrintLog):
     """skorch's epoch table, with its colour codes only when printing to a terminal.
 
     In logs, pipes and CI the ANSI escape codes would be raw characters on every line.
+
+    Examples
+    --------
+    ``verbose=1`` prints it; captured, as here, without colour codes:
+
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> X, y = np.random.default_rng(0).random((16, 8, 8)), np.arange(16) % 2
+    >>> _ = CNNClassifier(max_epochs=1, verbose=1).fit(X, y)  # doctest: +ELLIPSIS
+      epoch      lr    train_acc    train_loss     dur
+    -------  ------  -----------  ------------  ------
+          1  0.0020  ...
     """
 
     _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -29,7 +29,17 @@ __all__ = ["Context", "context", "is_main_process"]
 
 @dataclass(frozen=True)
 class Context:
-    """This process's place in a data-parallel fit: ``rank`` of ``world_size``."""
+    """This process's place in a data-parallel fit: ``rank`` of ``world_size``.
+
+    Examples
+    --------
+    The second of two processes takes every other image of each batch:
+
+    >>> import torch
+    >>> from sklearn_cnn.distributed import Context
+    >>> Context(rank=1, world_size=2).shard(torch.arange(6)).tolist()
+    [1, 3, 5]
+    """
 
     rank: int
     world_size: int
@@ -108,6 +118,12 @@ def context(device: torch.device | None = None) -> Context | None:
     (torchrun, accelerate launch) prepared, or None outside a multi-process launch.
 
     The backend is nccl for CUDA devices and gloo otherwise.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.distributed import context
+    >>> context() is None  # run without torchrun
+    True
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if world_size <= 1:

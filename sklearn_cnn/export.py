@@ -459,6 +459,14 @@ def register_converters() -> None:
 
     After this, ``skl2onnx.to_onnx`` exports Pipelines that mix sklearn-cnn's steps with
     scikit-learn's own; :func:`to_onnx` calls it itself.
+
+    Examples
+    --------
+    >>> import skl2onnx
+    >>> from sklearn_cnn.export import register_converters
+    >>> register_converters()
+    >>> "SklearnCnnCNNClassifier" in skl2onnx.supported_converters()
+    True
     """
     global _REGISTERED
     if _REGISTERED:

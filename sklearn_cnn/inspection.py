@@ -41,8 +41,8 @@ def _final_and_inputs(model, X):
 
 
 def network_images(model, X) -> tuple:
-    """(the fitted estimator, the images its network sees as a float32 (N, C, H, W) tensor
-    in channels-last memory: after a Pipeline's steps, uint8 scaled to [0, 1]).
+    """The images as the network sees them: after a Pipeline's steps, uint8 scaled to
+    [0, 1], as a float32 (N, C, H, W) tensor in channels-last memory.
 
     Parameters
     ----------
@@ -53,7 +53,21 @@ def network_images(model, X) -> tuple:
 
     Returns
     -------
-    (estimator, torch.Tensor)
+    estimator : the fitted sklearn-cnn estimator (a Pipeline's last step)
+    images : torch.Tensor of shape (N, C, H, W)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.inspection import network_images
+    >>> from sklearn_cnn.preprocessing import ImageResizer
+    >>> X = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    >>> model = make_pipeline(ImageResizer(size=8), CNNClassifier(max_epochs=1, verbose=0))
+    >>> estimator, images = network_images(model.fit(X, np.arange(8) % 2), X[:2])
+    >>> type(estimator).__name__, tuple(images.shape), bool(images.max() <= 1)
+    ('CNNClassifier', (2, 3, 8, 8), True)
     """
     final, Xt = _final_and_inputs(model, X)
     images, _ = validate_images(final, Xt, fitting=False)

@@ -16,7 +16,16 @@ __all__ = ["ConvNet", "InputAdapter", "ModelSummary", "Standardize", "TransferNe
 
 
 def uncompiled(module: nn.Module) -> nn.Module:
-    """The module itself, also when ``torch.compile`` wrapped it (they share parameters)."""
+    """The module itself, also when ``torch.compile`` wrapped it (they share parameters).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.networks import uncompiled
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> uncompiled(torch.compile(layer)) is layer, uncompiled(layer) is layer
+    (True, True)
+    """
     return getattr(module, "_orig_mod", module)
 
 
@@ -248,6 +257,14 @@ class InputAdapter(nn.Module):
 
     Inside the module, so that images are never resized or copied as a whole dataset and
     predict applies exactly what training applied.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.networks import InputAdapter
+    >>> adapter = InputAdapter(size=(32, 32), mean=(0.5,) * 3, std=(0.25,) * 3)
+    >>> adapter(torch.full((2, 1, 8, 8), 128, dtype=torch.uint8)).shape  # grey, uint8
+    torch.Size([2, 3, 32, 32])
     """
 
     def __init__(self, *, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]):
@@ -282,6 +299,19 @@ class TransferNet(nn.Module):
     stage_names : sequence of str, default=()
         The backbone's stages, input to output (see
         :func:`sklearn_cnn.backbones.backbone_stages`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.backbones import load_backbone
+    >>> from sklearn_cnn.networks import InputAdapter, TransferNet
+    >>> backbone = load_backbone("resnet18", weights=None)
+    >>> backbone.model.fc = torch.nn.Linear(backbone.in_features, 3)
+    >>> net = TransferNet(adapter=InputAdapter(size=(64, 64), mean=backbone.mean,
+    ...                                        std=backbone.std),
+    ...                   backbone=backbone.model, head_name="fc")
+    >>> net(torch.rand(2, 3, 16, 16)).shape
+    torch.Size([2, 3])
     """
 
     def __init__(self, *, adapter: InputAdapter, backbone: nn.Module, head_name: str = "",
@@ -324,6 +354,12 @@ def network_input_size(module: nn.Module,
                        image_size: tuple[int, int] | None) -> tuple[int, int]:
     """(height, width) of what the network's first layer sees for images of ``image_size``:
     a TransferNet resizes them to its backbone's size (whatever ``image_size``, None
-    included), other networks take them as they are."""
+    included), other networks take them as they are.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.networks import ConvNet, network_input_size
+    >>> network_input_size(ConvNet(in_channels=1, n_classes=2, input_size=(28, 28)), (28, 28))
+    (28, 28)"""
     module = uncompiled(module)
     return module.input_size if isinstance(module, TransferNet) else tuple(image_size)

@@ -352,6 +352,23 @@ def load(path, *, device=None):
     ValueError
         If the file is not a sklearn-cnn model file, is truncated or corrupted, names a
         class that is not sklearn-cnn's, or was written by a newer format version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import sklearn_cnn
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_cnn import CNNRegressor
+    >>> from sklearn_cnn.preprocessing import PixelScaler
+    >>> X = np.random.default_rng(0).integers(0, 256, (16, 8, 8), dtype=np.uint8)
+    >>> model = make_pipeline(PixelScaler(), CNNRegressor(max_epochs=1, verbose=0))
+    >>> model.fit(X, X.mean(axis=(1, 2)))  # doctest: +ELLIPSIS
+    Pipeline(...)
+    >>> path = os.path.join(tempfile.mkdtemp(), "brightness.safetensors")
+    >>> again = sklearn_cnn.load(sklearn_cnn.save(model, path), device="cpu")
+    >>> bool((again.predict(X) == model.predict(X)).all())
+    True
     """
     from safetensors import SafetensorError, safe_open
 
