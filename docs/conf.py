@@ -30,7 +30,7 @@ autosummary_generate = True
 autodoc_default_options = {
     "members": True,
     "inherited-members": "BaseEstimator, ClassifierMixin, TransformerMixin, Module, "
-                         "OneToOneFeatureMixin, ClassNamePrefixFeaturesOutMixin",
+                         "OneToOneFeatureMixin, ClassNamePrefixFeaturesOutMixin, RegressorMixin, str",
 }
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

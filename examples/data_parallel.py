@@ -1,4 +1,9 @@
-"""Train one CNN data-parallel, with an unchanged script.
+"""
+=========================================
+Train one CNN data-parallel, unchanged
+=========================================
+
+One script, one process or many.
 
 Run it as it is (one process), or under a launcher, which starts N processes that train one
 model together, each on its share of every batch::

@@ -556,6 +556,28 @@ class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):
         values = self._scores(X)
         return values if self.outputs_2d_ else values[:, 0]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² of the predictions for images ``X`` against the true targets ``y``.
+
+        Scikit-learn's :func:`sklearn.metrics.r2_score`, averaged uniformly over outputs
+        when there are several: 1.0 is perfect, 0.0 is what predicting the mean of ``y``
+        gets, and it is negative for worse.
+
+        Parameters
+        ----------
+        X : array-like of images
+            Of the same height, width and channels as the training images.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the images in the score.
+
+        Returns
+        -------
+        float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
