@@ -8,6 +8,7 @@ side in one process run. Run: ``python benchmarks/bench_throughput.py [--quick]`
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 import numpy as np
@@ -15,7 +16,9 @@ import torch
 from _common import hand_fit, hand_predict, machine, setup, table, timed
 
 from sklearn_cnn import CNNClassifier
+from sklearn_cnn._data import prediction_batch_size
 from sklearn_cnn.devices import native_bfloat16, resolve_device
+from sklearn_cnn.networks import network_input_size
 
 
 def skorch_default_fit(module, X, y, *, epochs, batch_size, lr, device):
@@ -105,9 +108,10 @@ def run(size, channels, n, epochs, batch_size, device, with_keras, precision="fl
     # Prediction: predict_proba against a hand-written inference_mode loop, at 4 training
     # batches per prediction batch and at the batch size predict_proba itself picks.
     predict_batch = 4 * batch_size
-    own_batch = clf._predict_batch_size(
-        torch.device(device), clf._network_input_pixels(clf.module_, clf.input_shape_[:2]),
-        clf.net_.autocast_dtype is not None)
+    own_batch = prediction_batch_size(
+        torch.device(device),
+        pixels=math.prod(network_input_size(clf.module_, clf.input_shape_[:2])),
+        batch_size=clf.batch_size, bfloat16=clf.net_.autocast_dtype is not None)
     best_pred = {"hand": float("inf"), "hand own": float("inf"), "ours": float("inf")}
     for _ in range(rounds + 2):
         best_pred["hand"] = min(best_pred["hand"], timed(lambda: hand_predict(

@@ -433,7 +433,10 @@ class BaseCNNEstimator(BaseEstimator):
         outputs kept on the device until the end.
         """
         device = torch.device(net.device)
-        module = net.module_
+        # With compile=True, prediction runs the module itself: each inference batch size,
+        # grad mode and dtype would otherwise compile the network anew, until torch.compile
+        # reaches its recompile limit and silently runs the training steps eagerly too.
+        module = uncompiled(net.module_)
         size = prediction_batch_size(
             device, pixels=math.prod(network_input_size(module, dataset.image_size)),
             batch_size=self.batch_size, bfloat16=net.autocast_dtype is not None)

@@ -80,7 +80,10 @@ tuple, default=None
         natively (recent GPUs; CPUs with AVX512-BF16, AMX or Arm BF16), float32 elsewhere.
         Weights stay float32. See the user guide's "Precision on the CPU".
     compile : bool, default=False
-        Compile the module with ``torch.compile``.
+        Compile the training steps with ``torch.compile`` (prediction runs the module
+        itself). The first fit pays the compilation. For the small networks of the lesson it
+        does not pay: measured slower than eager on an H200 (``benchmarks/bench_compile.py``,
+        docs/benchmarks.md § GPU), where the steps are bound by kernel launches.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks, instances or ``(name, callback)`` tuples.
     random_state : int, RandomState instance or None, default=None

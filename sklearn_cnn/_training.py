@@ -31,7 +31,7 @@ from .callbacks import (
     make_lr_scheduler,
 )
 from .devices import memory_format_for, native_bfloat16
-from .networks import probe
+from .networks import probe, uncompiled
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -360,6 +360,14 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict | None) -
         return
     merged["state"] = state["state"]
     optimizer.load_state_dict(merged)
+    # load_state_dict moves each state tensor to its parameter's device and dtype but keeps
+    # the saved memory layout: moments read from a file are contiguous, while on a GPU the
+    # convolution weights are channels-last, and the fused optimizers refuse the mix.
+    for param, param_state in optimizer.state.items():
+        for key, value in param_state.items():
+            if (torch.is_tensor(value) and value.shape == param.shape
+                    and value.stride() != param.stride()):
+                param_state[key] = torch.empty_like(param).copy_(value)
 
 
 def train(net: Net, train_data, valid_data, *, epochs: int, seed: int) -> None:
@@ -369,11 +377,13 @@ def train(net: Net, train_data, valid_data, *, epochs: int, seed: int) -> None:
     try:
         net.partial_fit(train_data, y=None, epochs=epochs)
         device = torch.device(net.device)
+        batches = BatchIterator(train_data, net.batch_size, device=device, shuffle=True,
+                                seed=seed, drop_single=True,
+                                memory_format=memory_format_for(device),
+                                shard=net.distributed)
+        # The module itself, not torch.compile's wrapper: no graphs compiled for this.
         recalibrate_batch_norm(
-            net.module_, BatchIterator(train_data, net.batch_size, device=device,
-                                       shuffle=True, seed=seed, drop_single=True,
-                                       memory_format=memory_format_for(device),
-                                       shard=net.distributed),
+            uncompiled(net.module_), batches,
             autocast_dtype=net.autocast_dtype,
             max_batches=math.ceil(_RECALIBRATION_IMAGES / net.batch_size),
             distributed=net.distributed)

@@ -119,3 +119,45 @@ def test_compile_trains_and_pickles(digits):
                                atol=0.02)
     again = pickle.loads(pickle.dumps(compiled))
     np.testing.assert_array_equal(again.predict(X[:50]), compiled.predict(X[:50]))
+
+
+def test_compile_compiles_the_training_steps_only(digits):
+    # Prediction, the learning check and the batch-norm statistics run the module itself:
+    # compiling each inference batch size and grad mode used up torch.compile's recompile
+    # limit, after which it ran the training steps eagerly without a word.
+    from torch._dynamo.utils import counters
+
+    X, y = digits
+    clf = CNNClassifier(filters=(8, 16), max_epochs=1, batch_size=64, device="cpu",
+                        random_state=0, compile=True)
+    torch._dynamo.reset()  # nothing compiled by earlier tests
+    counters.clear()
+    clf.fit(X[:300], y[:300])  # 4 full batches and one of 44 images
+    assert 1 <= counters["frames"]["ok"] <= 4, dict(counters["frames"])
+    counters.clear()
+    for n in [7, 50, 300]:
+        clf.predict_proba(X[:n])
+    assert counters["frames"]["total"] == 0
+
+
+def test_loaded_optimizer_state_takes_the_parameters_memory_layout():
+    # A state read from a file is contiguous; on a GPU the convolution weights are
+    # channels-last, and the fused optimizers refuse moments in another layout.
+    from sklearn_cnn._training import load_optimizer_state
+
+    torch.manual_seed(0)
+    saved = torch.nn.Conv2d(3, 4, 3)
+    optimizer = torch.optim.Adam(saved.parameters())
+    saved(torch.randn(2, 3, 5, 5)).sum().backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    assert state["state"][0]["exp_avg"].is_contiguous()
+    layer = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    fused = torch.optim.Adam(layer.parameters(), fused=True)
+    load_optimizer_state(fused, state)
+    moments = fused.state[layer.weight]
+    for key in ["exp_avg", "exp_avg_sq"]:
+        assert moments[key].stride() == layer.weight.stride()
+        torch.testing.assert_close(moments[key], state["state"][0][key], rtol=0, atol=0)
+    layer(torch.randn(2, 3, 5, 5)).sum().backward()
+    fused.step()
