@@ -26,7 +26,7 @@ ESTIMATORS = [
     CNNRegressor(filters=(8,), max_epochs=15, batch_size=16, lr=0.01, device="cpu",
                  random_state=0),
     TransferRegressor(backbone="mobilenet_v3_small", weights=None, input_size=16,
-                      freeze="none", max_epochs=5, lr=0.003, device="cpu", random_state=0),
+                      freeze="none", max_epochs=3, lr=0.003, device="cpu", random_state=0),
     ImageReshaper(),
     PixelScaler(),
     ChannelStandardizer(),
@@ -35,7 +35,7 @@ ESTIMATORS = [
     # MobileNetV3 (half resnet18's time here): its batch-norm momentum of 0.01 used to leave
     # the running statistics unconverged after these few steps; fit now recomputes them.
     TransferClassifier(backbone="mobilenet_v3_small", weights=None, input_size=16,
-                       freeze="none", max_epochs=5, lr=0.003, device="cpu", random_state=0),
+                       freeze="none", max_epochs=3, lr=0.003, device="cpu", random_state=0),
     PretrainedFeatures(backbone="mobilenet_v3_small", weights=None, input_size=16, device="cpu"),
 ]
 

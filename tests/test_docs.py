@@ -1,5 +1,6 @@
 """The figures the docs state, as a newcomer runs them."""
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import cross_val_score
@@ -16,7 +17,10 @@ def test_the_quick_start_cross_validation_line():
     # (0.963).
     X, y = load_digits_images()
     X = X / 16
-    cnn = cross_val_score(CNNClassifier(random_state=0), X, y, cv=5).mean()
+    # The line as printed; joblib's context runs its five fits in two processes of one
+    # torch thread each: the same folds and seeds, a third of the time (0.9733 either way).
+    with joblib.parallel_config(n_jobs=2):
+        cnn = cross_val_score(CNNClassifier(random_state=0), X, y, cv=5).mean()
     svc = cross_val_score(SVC(), X.reshape(len(X), -1), y, cv=5).mean()
     assert round(svc, 3) == 0.963
     assert 0.97 <= cnn <= 0.98 and cnn > svc, cnn
