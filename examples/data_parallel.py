@@ -10,7 +10,7 @@ model together, each on its share of every batch::
 
     python examples/data_parallel.py
     torchrun --nproc_per_node 2 examples/data_parallel.py
-    accelerate launch --num_processes 2 examples/data_parallel.py
+    accelerate launch --multi_gpu --num_processes 2 examples/data_parallel.py  # 2 GPUs
 
 Every process ends with the same fitted estimator; the first one saves it and reports. The
 saved model loads and predicts in a plain single process. On one machine's CPU cores the

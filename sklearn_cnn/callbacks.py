@@ -9,7 +9,6 @@ configuration from ``__init__`` and resets its state when an epoch begins.
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 import threading
@@ -18,6 +17,8 @@ from contextlib import contextmanager
 
 import torch
 from skorch.callbacks import Callback, LRScheduler, PrintLog
+
+from .distributed import is_main_process
 
 __all__ = ["Accuracy", "CheckFiniteLoss", "EpochProgress", "R2Score", "RecordLR",
            "ShareCPUThreads", "TerminalPrintLog", "interactive", "is_terminal",
@@ -305,7 +306,7 @@ def interactive() -> bool:
     """
     if threading.current_thread() is not threading.main_thread():
         return False
-    if int(os.environ.get("RANK", "0") or 0) != 0:
+    if not is_main_process():
         return False
     import multiprocessing
 

@@ -1,9 +1,13 @@
 """Data-parallel training across processes: one model, every process on its shard of each
-batch, launched by ``torchrun`` (or ``accelerate launch``, which sets the same variables).
+batch, launched by ``torchrun``, ``accelerate launch`` or an MPI launcher (``mpirun``).
 
 A script that fits an estimator runs unchanged under ``torchrun --nproc_per_node N
 script.py``: the launcher sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``, and ``fit`` then
 joins the process group (gloo on the CPU, nccl on CUDA) and trains one model data-parallel.
+``accelerate launch --multi_gpu`` runs torchrun; on CPUs, ``accelerate launch
+--mpirun_hostfile`` runs ``mpirun``, whose variables (Open MPI's, MPICH's and Intel MPI's,
+MVAPICH's: the ones Accelerate reads) are read the same way, with ``MASTER_ADDR`` and
+``MASTER_PORT`` for the rendezvous.
 ``batch_size`` stays the global batch: each process takes its share of every batch (the same
 seeded order on all of them), the gradients are averaged over all the images of the batch
 (weighted by each share's size), and the losses and metrics the history records are those of
@@ -113,9 +117,29 @@ class Context:
         return index[self.rank::self.world_size]
 
 
+# (world size, rank, local rank) variables of the launchers, torchrun's first.
+_LAUNCHERS = (
+    ("WORLD_SIZE", "RANK", "LOCAL_RANK"),  # torchrun; accelerate launch on GPUs
+    ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"),  # Open MPI
+    ("PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID"),  # MPICH, Intel MPI
+    ("MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_LOCAL_RANK"),  # MVAPICH
+)
+
+
+def _launch() -> tuple[int, int, int, str | None]:
+    """(world size, rank, local rank, the variable that gave the size) of this process's
+    multi-process launch, or (1, 0, 0, None) outside one."""
+    for size, rank, local in _LAUNCHERS:
+        world_size = int(os.environ.get(size, "1") or 1)
+        if world_size > 1:
+            return (world_size, int(os.environ.get(rank, "0") or 0),
+                    int(os.environ.get(local, "0") or 0), size)
+    return 1, 0, 0, None
+
+
 def context(device: torch.device | None = None) -> Context | None:
     """The data-parallel context of this process, joining the process group the launcher
-    (torchrun, accelerate launch) prepared, or None outside a multi-process launch.
+    (torchrun, accelerate launch, mpirun) prepared, or None outside a multi-process launch.
 
     The backend is nccl for CUDA devices and gloo otherwise.
 
@@ -125,17 +149,25 @@ def context(device: torch.device | None = None) -> Context | None:
     >>> context() is None  # run without torchrun
     True
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    world_size, rank, _, variable = _launch()
     if world_size <= 1:
         return None
     import torch.distributed as dist
 
     if not dist.is_available():
         raise RuntimeError("This PyTorch has no torch.distributed, which a launch with "
-                           f"WORLD_SIZE={world_size} needs; run the script without torchrun.")
+                           f"{variable}={world_size} needs; run the script without a launcher.")
     if not dist.is_initialized():
+        missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+        if missing:  # torchrun always sets them; a bare mpirun does not
+            raise RuntimeError(
+                f"This process is one of {world_size} ({variable}={world_size}), but "
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the "
+                "processes cannot find each other. Set MASTER_ADDR (the first process's host) "
+                "and MASTER_PORT (a free port) for every process, e.g. mpirun -x "
+                "MASTER_ADDR=127.0.0.1 -x MASTER_PORT=29500 ..., or launch with torchrun.")
         backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
     return Context(rank=dist.get_rank(), world_size=dist.get_world_size())
 
 
@@ -149,11 +181,12 @@ def is_main_process() -> bool:
     >>> is_main_process()
     True
     """
-    return int(os.environ.get("RANK", "0") or 0) == 0
+    return _launch()[1] == 0
 
 
 def local_device(device: torch.device) -> torch.device:
     """Under a launch on GPUs, each process on its own: ``cuda:LOCAL_RANK``."""
-    if device.type != "cuda" or int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+    world_size, _, local_rank, _ = _launch()
+    if device.type != "cuda" or world_size <= 1:
         return device
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0") or 0))
+    return torch.device("cuda", local_rank)

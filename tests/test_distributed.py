@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent('''
     from sklearn_cnn.datasets import load_digits_images, load_image_folder
 
     out, mode = sys.argv[1], sys.argv[2]
-    rank = int(os.environ.get("RANK", 0))
+    rank = int(os.environ.get("RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or 0)
     decoded = []
     original = files.decode_image
     files.decode_image = lambda path, *a, **k: decoded.append(path) or original(path, *a, **k)
@@ -74,6 +74,43 @@ def _run(tmp_path, *args, processes=2, timeout=240):
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def _run_as_mpirun_would(tmp_path, *args, processes=2, timeout=240):
+    """The script in ``processes`` processes with the variables Open MPI's mpirun sets (and
+    MASTER_ADDR/MASTER_PORT, which accelerate launch --mpirun_hostfile adds): no torchrun."""
+    import socket
+
+    script = tmp_path / "fit.py"
+    script.write_text(SCRIPT)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    runs = [subprocess.Popen(
+        [sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**base, "OMPI_COMM_WORLD_SIZE": str(processes),
+                        "OMPI_COMM_WORLD_RANK": str(rank),
+                        "OMPI_COMM_WORLD_LOCAL_RANK": str(rank),
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+        for rank in range(processes)]
+    outputs = [run.communicate(timeout=timeout) for run in runs]
+    return [run.returncode for run in runs], [err for _, err in outputs]
+
+
+def _two_colour_folder(folder):
+    """24 red and 24 blue 10×10 PNG files in class folders."""
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for label, channel in [("red", 0), ("blue", 2)]:
+        (folder / label).mkdir(parents=True)
+        for i in range(24):
+            pixels = rng.randint(0, 60, size=(10, 10, 3)).astype(np.uint8)
+            pixels[..., channel] = 250
+            Image.fromarray(pixels).save(folder / label / f"{i}.png")
+    return folder
+
+
 def _results(prefix, ranks):
     return [json.loads(open(f"{prefix}.{rank}.json").read()) for rank in ranks]
 
@@ -101,21 +138,36 @@ def test_bad_input_in_one_process_fails_them_all(tmp_path):
 
 @pytest.mark.slow
 def test_each_process_decodes_only_its_share_of_the_files(tmp_path):
-    from PIL import Image
-
-    rng = np.random.RandomState(0)
-    for label, channel in [("red", 0), ("blue", 2)]:
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for i in range(24):
-            pixels = rng.randint(0, 60, size=(10, 10, 3)).astype(np.uint8)
-            pixels[..., channel] = 250
-            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
-    result = _run(tmp_path, str(tmp_path / "files"), "files", str(tmp_path / "data"))
+    folder = _two_colour_folder(tmp_path / "data")
+    result = _run(tmp_path, str(tmp_path / "files"), "files", str(folder))
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = _results(tmp_path / "files", [0, 1])
     assert first["digest"] == second["digest"]
     # 2 epochs of 48 files: each process decodes its half of every batch.
     assert first["decoded"] == second["decoded"] == 48
+
+
+@pytest.mark.slow
+def test_an_mpi_launch_trains_one_model_too(tmp_path):
+    # accelerate launch on CPUs goes through mpirun, which sets Open MPI's variables, not
+    # torchrun's: without reading them, each process would fit the whole data on its own.
+    folder = _two_colour_folder(tmp_path / "data")
+    codes, errors = _run_as_mpirun_would(tmp_path, str(tmp_path / "mpi"), "files", str(folder))
+    assert codes == [0, 0], errors[0][-3000:] + errors[1][-3000:]
+    first, second = _results(tmp_path / "mpi", [0, 1])
+    assert first["digest"] == second["digest"]
+    assert first["decoded"] == second["decoded"] == 48  # each its half, as under torchrun
+
+
+def test_an_mpi_launch_without_a_rendezvous_says_what_to_set(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "1")
+    assert not is_main_process()
+    with pytest.raises(RuntimeError, match=r"one of 2 \(PMI_SIZE=2\).*MASTER_ADDR and "
+                                           r"MASTER_PORT are not set"):
+        context(torch.device("cpu"))
 
 
 def test_a_batch_is_shared_out_in_the_same_order_everywhere():
@@ -136,6 +188,7 @@ def test_a_batch_is_shared_out_in_the_same_order_everywhere():
 def test_one_process_is_no_data_parallel_fit(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert context(torch.device("cpu")) is None and is_main_process()
+    monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert not is_main_process()
 
