@@ -472,6 +472,9 @@ class BaseCNNEstimator(BaseEstimator):
             A string (printed as the table) with ``total_params`` and ``trainable_params``.
         """
         fitted = hasattr(self, "net_")
+        if n_outputs is not None and (not isinstance(n_outputs, Integral) or n_outputs < 1):
+            raise ValueError(f"n_outputs must be a positive int (the classes, labels or "
+                             f"targets the network outputs), got {n_outputs!r}.")
         if input_shape is None and not fitted:
             raise ValueError("Pass input_shape=(height, width, channels) to summarise a network "
                              "before fit.")
@@ -482,11 +485,11 @@ class BaseCNNEstimator(BaseEstimator):
             self._validate_params()
             self._check_architecture()
             input_shape = tuple(int(s) for s in input_shape)
-            if len(input_shape) != 3:
-                raise ValueError(f"input_shape must be (height, width, channels), got "
-                                 f"{input_shape!r}.")
+            if len(input_shape) != 3 or min(input_shape) < 1:
+                raise ValueError(f"input_shape must be (height, width, channels) of positive "
+                                 f"ints, got {input_shape!r}.")
             with torch.random.fork_rng(devices=[]):
-                module = self._build_module(input_shape, int(n_outputs or 2))
+                module = self._build_module(input_shape, 2 if n_outputs is None else n_outputs)
         return ModelSummary.of(module, input_shape, title=type(self).__name__)
 
     # ------------------------------------------------------------ fitted views

@@ -101,6 +101,9 @@ def test_summary_before_and_after_fit(digits, without_learning_check):
     assert after == before  # same architecture, same table
     with pytest.raises(ValueError, match="input_shape"):
         CNNClassifier().summary()
+    for shape, outputs in [((8, 8, 1), 0), ((8, 8, 1), 2.5), ((0, 8, 1), 2)]:
+        with pytest.raises(ValueError, match="n_outputs must be|positive ints"):
+            CNNClassifier().summary(input_shape=shape, n_outputs=outputs)
     frozen = TransferClassifier(backbone="resnet18", weights=None, input_size=32).summary(
         (32, 32, 3), n_outputs=3)
     assert frozen.trainable_params == 512 * 3 + 3
