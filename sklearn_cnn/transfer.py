@@ -32,7 +32,7 @@ from .backbones import (
     layer_inputs,
     load_backbone,
 )
-from .networks import InputAdapter, TransferNet, eval_mode
+from .networks import InputAdapter, TransferNet, eval_mode, uncompiled
 
 __all__ = ["TransferClassifier", "TransferRegressor"]
 
@@ -162,7 +162,7 @@ class _TransferEstimator:
         recompute the same backbone outputs: compute the head's input once, on the device,
         and train the head on it. The same model, to float tolerance, in a fraction of the
         time; anything that makes the cache inexact falls back to the full pass."""
-        module = net.module_
+        module = uncompiled(net.module_)  # computing the features compiles nothing
         cached = None
         # In a data-parallel fit every process would compute all the features: the epochs
         # run the backbone on each process's share instead.

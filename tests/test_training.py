@@ -124,7 +124,7 @@ def test_compile_trains_and_pickles(digits):
     np.testing.assert_array_equal(again.predict(X[:50]), compiled.predict(X[:50]))
 
 
-def test_compile_compiles_the_training_steps_only(digits):
+def test_compile_compiles_the_training_steps_only(digits, without_learning_check):
     # Prediction, the learning check and the batch-norm statistics run the module itself:
     # compiling each inference batch size and grad mode used up torch.compile's recompile
     # limit, after which it ran the training steps eagerly without a word.
@@ -141,6 +141,16 @@ def test_compile_compiles_the_training_steps_only(digits):
     for n in [7, 50, 300]:
         clf.predict_proba(X[:n])
     assert counters["frames"]["total"] == 0
+    # A frozen backbone's features, computed once per fit, are no training step either.
+    rng = np.random.RandomState(0)
+    images, labels = rng.randint(0, 256, (64, 16, 16, 3)).astype(np.uint8), np.arange(64) % 2
+    transfer = TransferClassifier(backbone="resnet18", weights=None, input_size=16,
+                                  max_epochs=2, device="cpu", random_state=0, compile=True)
+    torch._dynamo.reset()
+    counters.clear()
+    with without_learning_check(), pytest.warns(UserWarning, match="random initialisation"):
+        transfer.fit(images, labels)  # the head alone trains, on cached features
+    assert 1 <= counters["frames"]["ok"] <= 2, dict(counters["frames"])
 
 
 def test_loaded_optimizer_state_takes_the_parameters_memory_layout():
