@@ -166,6 +166,10 @@ def _network_nodes(scope, operator, container, network: nn.Module, estimator, *,
     if None in shape or any(isinstance(s, str) for s in shape):
         raise ValueError(f"{type(estimator).__name__} needs images of a fixed size in the "
                          f"graph; got input shape {shape}.")
+    opset = min(int(container.target_opset), 21)
+    if opset < MIN_OPSET:
+        raise ValueError(f"to_onnx needs target_opset >= {MIN_OPSET} (antialiased Resize); "
+                         f"got {container.target_opset}.")
     # The graph computes in float32 on the CPU, whatever the estimator trained in and
     # wherever it lives: a copy of its network, so that the fitted model stays as it is
     # (on its GPU, in its precision).
@@ -173,10 +177,6 @@ def _network_nodes(scope, operator, container, network: nn.Module, estimator, *,
     module = _ChannelsLastInput(network, uint8=uint8, layout=_layout(estimator, shape),
                                 head=head, tta=bool(getattr(estimator, "tta", False)))
     sample = torch.zeros(2, *shape, dtype=torch.uint8 if uint8 else torch.float32)
-    opset = min(int(container.target_opset), 21)
-    if opset < MIN_OPSET:
-        raise ValueError(f"to_onnx needs target_opset >= {MIN_OPSET} (antialiased Resize); "
-                         f"got {container.target_opset}.")
     proto = _export_module(module, sample, opset)
     _inline(scope, container, proto, operator.inputs[0].full_name, output_name)
 
