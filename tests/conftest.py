@@ -104,3 +104,29 @@ def weights_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "mobilenet.pth"
     torch.save(model.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def columns():
+    """8×8 noise with one bright column; the column's position is the target (a number),
+    and three label sets are read off it."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 0.2, size=(360, 8, 8)).astype(np.float32)
+    position = rng.randint(0, 8, size=360)
+    for image, column in zip(X, position):
+        image[:, column] += 0.8
+    y = position + rng.uniform(-0.3, 0.3, size=360)
+    labels = np.stack([position < 3, position >= 5, position % 2 == 0], axis=1).astype(np.int8)
+    return X, y, labels
+
+
+@pytest.fixture(scope="session")
+def few_shot():
+    """Crops of 7 scikit-image photos: 5 of each to train on, 25 more of each to test on."""
+    pytest.importorskip("skimage")
+    from sklearn_cnn.datasets import load_photo_crops
+
+    X, y = load_photo_crops(n_per_photo=30, size=64, random_state=0)
+    train = np.concatenate([np.arange(i * 30, i * 30 + 5) for i in range(7)])
+    test = np.setdiff1d(np.arange(len(y)), train)
+    return X[train], y[train], X[test], y[test]

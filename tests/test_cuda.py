@@ -262,18 +262,6 @@ def test_threaded_grid_search_shares_the_gpu():
 
 
 # ------------------------------------------------------------- since the last GPU run
-def _columns(n=360, seed=0):
-    """8×8 noise with one bright column: its position is a number to regress, and three
-    label sets are read off it (as in test_tasks.py)."""
-    rng = np.random.RandomState(seed)
-    X = rng.uniform(0, 0.2, size=(n, 8, 8)).astype(np.float32)
-    position = rng.randint(0, 8, size=n)
-    for image, column in zip(X, position):
-        image[:, column] += 0.8
-    labels = np.stack([position < 3, position >= 5, position % 2 == 0], axis=1).astype(np.int8)
-    return X, position + rng.uniform(-0.3, 0.3, size=n), labels
-
-
 COLUMNS = dict(filters=(16, 32), max_epochs=20, lr=0.01, batch_size=32, device="cuda",
                random_state=0)
 
@@ -324,8 +312,8 @@ def test_warm_start_and_partial_fit_stay_on_the_gpu():
 
 
 @pytest.mark.parametrize("precision, dtype", [("auto", torch.bfloat16), ("float32", None)])
-def test_regressor_on_cuda(precision, dtype):
-    X, y, _ = _columns()
+def test_regressor_on_cuda(columns, precision, dtype):
+    X, y, _ = columns
     reg = CNNRegressor(**COLUMNS, precision=precision).fit(X[:240], 1000 * y[:240] + 5e5)
     assert reg.net_.autocast_dtype is dtype and reg.device_.type == "cuda"
     predicted = reg.predict(X[240:])
@@ -335,8 +323,8 @@ def test_regressor_on_cuda(precision, dtype):
     assert two.predict(X[:5]).shape == (5, 2)
 
 
-def test_label_sets_on_cuda():
-    X, _, labels = _columns()
+def test_label_sets_on_cuda(columns):
+    X, _, labels = columns
     clf = CNNClassifier(**COLUMNS).fit(X[:240], labels[:240])
     assert clf.net_.autocast_dtype is torch.bfloat16
     predicted = clf.predict(X[240:])
@@ -376,21 +364,10 @@ def test_onnx_export_of_a_cuda_model():
     np.testing.assert_array_equal(labels, clf.predict(X))
 
 
-@pytest.fixture(scope="module")
-def photo_crops():
-    pytest.importorskip("skimage")
-    from sklearn_cnn.datasets import load_photo_crops
-
-    X, y = load_photo_crops(n_per_photo=30, size=64, random_state=0)
-    train = np.concatenate([np.arange(i * 30, i * 30 + 5) for i in range(7)])
-    test = np.setdiff1d(np.arange(len(y)), train)
-    return X[train], y[train], X[test], y[test]
-
-
-def test_a_pretrained_timm_backbone_on_cuda(photo_crops, lite0_weights, monkeypatch):
+def test_a_pretrained_timm_backbone_on_cuda(few_shot, lite0_weights, monkeypatch):
     import sklearn_cnn.transfer as transfer
 
-    X_train, y_train, X_test, y_test = photo_crops
+    X_train, y_train, X_test, y_test = few_shot
     kwargs = dict(backbone="timm/tf_efficientnet_lite0", weights=lite0_weights, input_size=96,
                   lr=0.01, max_epochs=30, device="cuda", random_state=0)
     clf = TransferClassifier(**kwargs).fit(X_train, y_train)

@@ -97,14 +97,14 @@ def _run_as_mpirun_would(tmp_path, *args, processes=2, timeout=240):
     return [run.returncode for run in runs], [err for _, err in outputs]
 
 
-def _two_colour_folder(folder):
-    """24 red and 24 blue 10×10 PNG files in class folders."""
+def _two_colour_folder(folder, per_class=24):
+    """``per_class`` red and as many blue 10×10 PNG files in class folders."""
     from PIL import Image
 
     rng = np.random.RandomState(0)
     for label, channel in [("red", 0), ("blue", 2)]:
         (folder / label).mkdir(parents=True)
-        for i in range(24):
+        for i in range(per_class):
             pixels = rng.randint(0, 60, size=(10, 10, 3)).astype(np.uint8)
             pixels[..., channel] = 250
             Image.fromarray(pixels).save(folder / label / f"{i}.png")
@@ -213,13 +213,4 @@ def test_the_command_line_trains_under_torchrun(tmp_path, image_folder_for_cli):
 
 @pytest.fixture
 def image_folder_for_cli(tmp_path):
-    from PIL import Image
-
-    rng = np.random.RandomState(0)
-    for label, channel in [("red", 0), ("blue", 2)]:
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for i in range(12):
-            pixels = rng.randint(0, 60, size=(10, 10, 3)).astype(np.uint8)
-            pixels[..., channel] = 250
-            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
-    return tmp_path / "data"
+    return _two_colour_folder(tmp_path / "data", per_class=12)

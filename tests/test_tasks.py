@@ -20,20 +20,6 @@ FAST = dict(filters=(16, 32), max_epochs=20, lr=0.01, batch_size=32, device="cpu
             random_state=0)
 
 
-@pytest.fixture(scope="module")
-def columns():
-    """8×8 noise with one bright column; the column's position is the target (a number),
-    and three label sets are read off it."""
-    rng = np.random.RandomState(0)
-    X = rng.uniform(0, 0.2, size=(360, 8, 8)).astype(np.float32)
-    position = rng.randint(0, 8, size=360)
-    for image, column in zip(X, position):
-        image[:, column] += 0.8
-    y = position + rng.uniform(-0.3, 0.3, size=360)
-    labels = np.stack([position < 3, position >= 5, position % 2 == 0], axis=1).astype(np.int8)
-    return X, y, labels
-
-
 # ------------------------------------------------------------------------ regression
 def test_regressor_predicts_numbers_in_the_shape_fit_saw(columns):
     X, y, _ = columns

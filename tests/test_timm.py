@@ -13,7 +13,6 @@ from sklearn.pipeline import make_pipeline
 import sklearn_cnn
 from sklearn_cnn import TransferClassifier, TransferRegressor
 from sklearn_cnn.backbones import list_backbones, load_backbone
-from sklearn_cnn.datasets import load_photo_crops
 from sklearn_cnn.feature_extraction import PretrainedFeatures
 
 pytest.importorskip("timm")
@@ -21,15 +20,6 @@ pytest.importorskip("skimage")
 
 LITE0 = "timm/tf_efficientnet_lite0"
 FAST = dict(backbone=LITE0, input_size=96, lr=0.01, device="cpu", random_state=0)
-
-
-@pytest.fixture(scope="module")
-def few_shot():
-    """5 training crops of each of 7 photos, 25 more of each to test on."""
-    X, y = load_photo_crops(n_per_photo=30, size=64, random_state=0)
-    train = np.concatenate([np.arange(i * 30, i * 30 + 5) for i in range(7)])
-    test = np.setdiff1d(np.arange(len(y)), train)
-    return X[train], y[train], X[test], y[test]
 
 
 def test_the_weights_really_are_imagenets(lite0_weights):
