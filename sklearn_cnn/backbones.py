@@ -292,7 +292,6 @@ def load_backbone(name: str, weights=None, input_size: int | None = None) -> Bac
 
 
 def _load_torchvision(name: str, weights, input_size: int | None) -> Backbone:
-
     import torchvision
 
     enum = _weights_enum(name, weights)
@@ -336,16 +335,14 @@ def _load_timm(name: str, weights, input_size: int | None) -> Backbone:
             os.path.exists(str(weights))):
         model = timm.create_model(name, pretrained=False, **options)
         path = Path(weights)
-        _load_state_dict(model, _read_state_dict_file(path), model.pretrained_cfg.get(
-            "classifier", "classifier"), str(path))
+        _load_state_dict(model, _read_state_dict_file(path),
+                         _timm_head_name(model.pretrained_cfg), str(path))
     else:
         raise ValueError(f"weights={weights!r} is neither a file nor 'DEFAULT'; timm backbones "
                          "take 'DEFAULT' (timm's pretrained weights), a path to a state-dict "
                          "file (.pth/.safetensors), or None for random initialisation.")
     cfg = model.pretrained_cfg
-    head_name = cfg.get("classifier", "classifier")
-    if isinstance(head_name, (tuple, list)):  # models with two heads (distilled): the first
-        head_name = head_name[0]
+    head_name = _timm_head_name(cfg)
     head = model.get_submodule(head_name)
     if not isinstance(head, nn.Linear):
         raise ValueError(f"timm/{name}'s classifier ({head_name}, a {type(head).__name__}) is "
@@ -359,11 +356,21 @@ def _load_timm(name: str, weights, input_size: int | None) -> Backbone:
                     _timm_stages(model, head_name))
 
 
+def _timm_head_name(cfg: dict) -> str:
+    """The classifier a timm pretrained_cfg names (models with two heads, the distilled
+    ones, name both: the first)."""
+    head_name = cfg.get("classifier", "classifier")
+    return head_name[0] if isinstance(head_name, (tuple, list)) else head_name
+
+
 def _timm_pretrained(timm, name: str, options: dict) -> nn.Module:
     """timm's model with its pretrained weights: from the Hugging Face hub's cache, or
     downloaded when allowed; offline, an error that says what to download and how to pass
     it as a file."""
-    cfg = timm.create_model(name, pretrained=False).pretrained_cfg
+    # The registry's config, without building the model only to read it.
+    registered = timm.models.get_pretrained_cfg(name)
+    cfg = (registered.to_dict() if registered is not None
+           else timm.create_model(name, pretrained=False).pretrained_cfg)
     hub_id, url = cfg.get("hf_hub_id"), cfg.get("url")
     sources = []
     if hub_id:
@@ -387,8 +394,8 @@ def _timm_pretrained(timm, name: str, options: dict) -> nn.Module:
             raise ValueError(f"timm/{name}'s pretrained weights are not in the Hugging Face "
                              f"hub cache and SKLEARN_CNN_OFFLINE is set. {help_text}")
         model = timm.create_model(name, pretrained=False, **options)
-        _load_state_dict(model, _read_state_dict_file(Path(cached)),
-                         cfg.get("classifier", "classifier"), cached)
+        _load_state_dict(model, _read_state_dict_file(Path(cached)), _timm_head_name(cfg),
+                         cached)
         return model
     try:
         return timm.create_model(name, pretrained=True, **options)

@@ -137,3 +137,19 @@ def test_what_goes_wrong_is_said(tmp_path, monkeypatch, lite0_weights):
     monkeypatch.setitem(sys.modules, "timm", None)
     with pytest.raises(ImportError, match=r"pip install 'sklearn-cnn\[timm\]'"):
         load_backbone(LITE0)
+
+
+def test_a_model_with_two_heads_loads_from_a_file(tmp_path):
+    # Distilled models name two classifiers in their pretrained_cfg; the first is replaced.
+    import timm
+    from safetensors.torch import save_file
+
+    name = "deit_tiny_distilled_patch16_224"
+    path = tmp_path / "deit.safetensors"
+    torch.manual_seed(0)
+    saved = timm.create_model(name, pretrained=False).state_dict()
+    save_file(saved, str(path))
+    backbone = load_backbone(f"timm/{name}", weights=path)
+    assert backbone.head_name == "head" and backbone.in_features == 192
+    loaded = backbone.model.state_dict()
+    assert all(torch.equal(loaded[key], saved[key]) for key in saved)
