@@ -356,7 +356,8 @@ class BaseCNNEstimator(BaseEstimator):
         callbacks = training_callbacks(
             metrics=task.metrics(), lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping, patience=self.patience, epochs=epochs,
-            batches_per_epoch=batches_per_epoch(n_train, self.batch_size), device=device,
+            batches_per_epoch=batches_per_epoch(n_train, self.batch_size, parallel),
+            device=device,
             verbose=self.verbose, seeded=isinstance(self.random_state, Integral),
             description=type(self).__name__, extra=extra_callbacks, user=self.callbacks)
         net = build_net(

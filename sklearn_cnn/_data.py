@@ -245,10 +245,16 @@ def prediction_batch_size(device: torch.device, *, pixels: int, batch_size: int,
     return max(16, budget // pixels)
 
 
-def count_batches(n_samples: int, batch_size: int, *, drop_single: bool = False) -> int:
-    """Batches per pass over ``n_samples``, as :class:`BatchIterator` yields them."""
+def count_batches(n_samples: int, batch_size: int, *, drop_single: bool = False,
+                  world_size: int = 1) -> int:
+    """Batches per pass over ``n_samples``, as :class:`BatchIterator` yields them: with
+    ``drop_single``, no trailing single image after full batches; in a data-parallel fit of
+    ``world_size`` processes, no batch with fewer images than processes."""
+    if batch_size < world_size:
+        return 0
     full, rest = divmod(n_samples, batch_size)
-    return full + (rest > 1 or (rest == 1 and not (drop_single and full > 0)))
+    single_dropped = rest == 1 and drop_single and full > 0
+    return full + (rest >= world_size and rest > 0 and not single_dropped)
 
 
 class BatchIterator:
@@ -321,7 +327,8 @@ class BatchIterator:
                     generator.manual_seed(seed + offset)
 
     def __len__(self) -> int:
-        return len(self._index_batches(None))
+        return count_batches(len(self.dataset.X), self.batch_size, drop_single=self.drop_single,
+                             world_size=1 if self.shard is None else self.shard.world_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         X, y = self.dataset.X, self.dataset.y

@@ -456,6 +456,8 @@ def recalibrate_batch_norm(module: nn.Module, batches, autocast_dtype=None,
                 layer.running_var.copy_(square - mean ** 2)
 
 
-def batches_per_epoch(n_train: int, batch_size: int) -> int:
-    """Training batches per epoch (a trailing single image is dropped)."""
-    return count_batches(n_train, batch_size, drop_single=True)
+def batches_per_epoch(n_train: int, batch_size: int, distributed=None) -> int:
+    """Training batches per epoch (a trailing single image is dropped; in a data-parallel
+    fit, a trailing batch with fewer images than processes)."""
+    return count_batches(n_train, batch_size, drop_single=True,
+                         world_size=1 if distributed is None else distributed.world_size)

@@ -34,6 +34,24 @@ def test_batches_drop_only_a_trailing_single_image(n, batch_size, expected):
     assert all(len(xb) > 1 for xb, _ in batches) or batch_size == 1 or n == 1
 
 
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+@pytest.mark.parametrize("drop_single", [False, True])
+def test_the_batch_count_is_what_the_iterator_yields(world_size, drop_single):
+    # One rule for len() (and the learning-rate schedules' step counts) and the batches.
+    from sklearn_cnn.distributed import Context
+
+    for n in range(1, 12):
+        dataset = ImageDataset(torch.zeros(n, 1, 2, 2), torch.zeros(n, dtype=torch.long))
+        for batch_size in range(1, 6):
+            for rank in range(world_size):
+                shard = None if world_size == 1 else Context(rank, world_size)
+                batches = BatchIterator(dataset, batch_size, shuffle=True, seed=0,
+                                        drop_single=drop_single, shard=shard)
+                assert len(batches) == len(list(batches)) == count_batches(
+                    n, batch_size, drop_single=drop_single, world_size=world_size), (
+                    n, batch_size, rank)
+
+
 def test_datasets_know_their_image_size(tmp_path):
     # Prediction batches are sized by it: a lazy collection is (n, H, W, C), a tensor
     # (N, C, H, W), cached features (N, F) have none.
