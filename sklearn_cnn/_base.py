@@ -11,7 +11,6 @@ and a pretrained backbone is the subclass.
 from __future__ import annotations
 
 import copy
-import math
 from contextlib import contextmanager
 from numbers import Integral, Real
 from types import SimpleNamespace
@@ -19,62 +18,48 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Callback
 from torch import nn
 
 from . import distributed
 from ._data import (
-    PREDICT_AT_ONCE_BYTES,
-    BatchIterator,
     ImageDataset,
     pixel_range,
     place_dataset,
-    prediction_batch_size,
+    split_dataset,
 )
+from ._prediction import PredictionMixin
 from ._training import (
     OPTIMIZERS,
     Net,
     autocast_dtype,
     batches_per_epoch,
     build_net,
+    check_architecture_unchanged,
+    check_batch_norm_batches,
+    check_training_params,
     continue_from,
     load_optimizer_state,
-    needs_closure,
     train,
     training_callbacks,
-    trains_batch_norm,
 )
 from ._validation import (
+    check_warm_start_pixel_scale,
     commit_bookkeeping,
-    other_pixel_scale,
     seed_of,
     validate_images,
     warn_if_other_pixel_scale,
 )
 from .augmentation import MIXING, PRESETS, check_augment, make_augmentation, make_mixing
 from .callbacks import ShareCPUThreads
-from .devices import memory_format_for, resolve_device
+from .devices import resolve_device
 from .files import decoded_or_sample, stored
-from .networks import ModelSummary, network_input_size, uncompiled
 
 # Training images that the end-of-fit check predicts in eval mode.
 _CHECK_SAMPLES = 512
 
 
-def _differs(value, fitted) -> bool:
-    """Whether a parameter changed since the network was built (lists equal tuples)."""
-    if isinstance(value, (list, tuple)) and isinstance(fitted, (list, tuple)):
-        return tuple(value) != tuple(fitted)
-    try:
-        return bool(value != fitted)
-    except (TypeError, ValueError, RuntimeError):
-        return value is not fitted
-
-
-class BaseCNNEstimator(BaseEstimator):
+class BaseCNNEstimator(PredictionMixin, BaseEstimator):
     """What every sklearn-cnn estimator shares: the training parameters, fit, predict.
 
     A subclass builds the network (``_build_module``) and may check its own parameters
@@ -95,7 +80,7 @@ class BaseCNNEstimator(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "augment": [None, StrOptions({*PRESETS, *MIXING}), callable, tuple, list],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "lr_schedule": [None, StrOptions({"cosine", "onecycle", "step", "plateau"})],
         "tta": ["boolean"],
@@ -110,6 +95,8 @@ class BaseCNNEstimator(BaseEstimator):
         "warm_start": ["boolean"],
     }
     _architecture_params: tuple[str, ...] = ()
+    # What the samples are called in messages.
+    _samples = "images"
 
     # ------------------------------------------------------------------ hooks
     def _build_module(self, input_shape: tuple[int, int, int], n_outputs: int, *,
@@ -139,6 +126,34 @@ class BaseCNNEstimator(BaseEstimator):
         something computed from them once; set up for the ``with`` block and undone after
         it, whether training succeeded or not."""
         yield train_set, valid_set
+
+    # The input hooks: images here (arrays, lists, image files); an estimator of another
+    # kind of input (time series) overrides these three and ``_augmentation``.
+    def _validate_inputs(self, X, *, fitting: bool):
+        """(validated X with a ``shape`` whose first axis counts the samples, scikit-learn's
+        input bookkeeping to commit after training)."""
+        return validate_images(self, X, fitting=fitting)
+
+    def _load_inputs(self, X, *, warm: bool, stream: bool):
+        """(what the training dataset stores, an array to learn the network's input
+        statistics from, the fitted attributes that describe the inputs) of validated X."""
+        images, seen = decoded_or_sample(X, stream=stream)
+        pixels = pixel_range(seen)
+        if warm:
+            check_warm_start_pixel_scale(self, seen, pixels)
+        return stored(images), seen, {"pixel_range_": pixels}
+
+    def _prediction_inputs(self, X):
+        """What the dataset stores for samples ``X`` to predict (after the checks)."""
+        images, _ = validate_images(self, X, fitting=False)
+        images, seen = decoded_or_sample(images, sample=256)
+        warn_if_other_pixel_scale(self, seen)
+        return stored(images)
+
+    def _augmentation(self, input_shape: tuple, n_outputs: int):
+        """(per-batch augmentation, label mixing) of training batches, from ``augment``."""
+        return (make_augmentation(self.augment, input_shape),
+                make_mixing(self.augment, n_outputs))
 
     def _new_task(self, y, n_images: int, classes=None):
         raise NotImplementedError
@@ -177,7 +192,8 @@ class BaseCNNEstimator(BaseEstimator):
         self._check_params()
         warm = warm and hasattr(self, "net_")
         if warm:
-            self._check_architecture_unchanged()
+            check_architecture_unchanged(self.net_.built_with_, {
+                name: getattr(self, name) for name in self._architecture_params})
         device = self._training_device(warm)
         parallel = distributed.context(device)
         fork_devices = [device.index] if device.type == "cuda" else []
@@ -205,7 +221,9 @@ class BaseCNNEstimator(BaseEstimator):
         commit_bookkeeping(self, fit.bookkeeping)
         for name, value in fit.task.fitted_attributes().items():
             setattr(self, name, value)
-        self.input_shape_, self.pixel_range_, self.net_ = fit.input_shape, fit.pixels, net
+        for name, value in fit.input_attributes.items():
+            setattr(self, name, value)
+        self.input_shape_, self.net_ = fit.input_shape, net
         return self
 
     def _prepare(self, X, y, *, warm: bool, classes, device: torch.device, epochs: int,
@@ -215,18 +233,18 @@ class BaseCNNEstimator(BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None.")
-        images, bookkeeping = validate_images(self, X, fitting=not warm)
-        task = self._fitted_task() if warm else self._new_task(y, len(images), classes)
-        targets = task.encode(y, len(images))
+        inputs, bookkeeping = self._validate_inputs(X, fitting=not warm)
+        task = self._fitted_task() if warm else self._new_task(y, len(inputs), classes)
+        targets = task.encode(y, len(inputs))
         seed = seed_of(self.random_state)
-        input_shape = tuple(int(s) for s in images.shape[1:])
+        input_shape = tuple(int(s) for s in inputs.shape[1:])
         # In a data-parallel fit, image files stream: each process decodes only its share.
-        images, seen = decoded_or_sample(images, stream=parallel is not None)
-        pixels = pixel_range(seen)
-        if warm:
-            self._check_pixel_scale(seen, pixels)
-        dataset = ImageDataset(stored(images), torch.from_numpy(targets))
-        train_set, valid_set = self._split(dataset, targets if task.stratify else None, seed)
+        data, seen, input_attributes = self._load_inputs(inputs, warm=warm,
+                                                         stream=parallel is not None)
+        dataset = ImageDataset(data, torch.from_numpy(targets))
+        train_set, valid_set = split_dataset(
+            dataset, fraction=self._validation_share(), stratify=task.stratify, seed=seed,
+            why="early_stopping" if self.early_stopping else "validation_fraction")
         train_set = place_dataset(train_set, device)
         if valid_set is not None:
             valid_set = place_dataset(valid_set, device)
@@ -235,7 +253,7 @@ class BaseCNNEstimator(BaseEstimator):
             module = copy.deepcopy(self.module_)
         else:
             module = self._build_module(input_shape, task.n_outputs, images=seen)
-        self._check_batch_size(module, len(train_set))
+        check_batch_norm_batches(module, n_train=len(train_set), batch_size=self.batch_size)
         net = self._new_net(module, task=task, targets=targets, input_shape=input_shape,
                             device=device, seed=seed, epochs=epochs, n_train=len(train_set),
                             parallel=parallel)
@@ -243,26 +261,7 @@ class BaseCNNEstimator(BaseEstimator):
             continue_from(net, self.net_)
         return SimpleNamespace(net=net, task=task, seed=seed, train_set=train_set,
                                valid_set=valid_set, bookkeeping=bookkeeping,
-                               input_shape=input_shape, pixels=pixels)
-
-    def _check_pixel_scale(self, images, pixels: tuple[float, float]) -> None:
-        """A warm start on images scaled far beyond the first fit's (0..255 floats after
-        uint8, whose network sees 0..1) would train on inputs the network never saw and
-        lose what it knew: refused. Images spanning much less than before (a dark batch,
-        or 0..1 floats after 0..255 floats) get the warning predict gives."""
-        problem = other_pixel_scale(self, images, pixels)
-        if problem is None:
-            return
-        low, high = pixels
-        train_low, train_high = self.pixel_range_
-        if (high - low) > (train_high - train_low):
-            raise ValueError(
-                f"{problem}. A warm-start fit (or partial_fit) continues that network, which "
-                "would see inputs it never saw and learn anew from them, silently losing what "
-                "it knew. Scale X as the first fit's images were (uint8 for uint8, or the same "
-                "PixelScaler), or set warm_start=False (or clone the estimator) to train a new "
-                "network.")
-        warn_if_other_pixel_scale(self, images)
+                               input_shape=input_shape, input_attributes=input_attributes)
 
     def _training_device(self, warm: bool) -> torch.device:
         """``device`` resolved; for a warm start of a model unpickled onto another machine,
@@ -279,73 +278,20 @@ class BaseCNNEstimator(BaseEstimator):
     def _check_params(self) -> None:
         """Every parameter check, in one place, before any data is looked at."""
         self._validate_params()
-        if isinstance(self.optimizer, type):
-            if not issubclass(self.optimizer, torch.optim.Optimizer):
-                raise TypeError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
-                                f"torch.optim.Optimizer subclass, got {self.optimizer!r}.")
-            if needs_closure(self.optimizer):
-                raise ValueError(
-                    f"optimizer={self.optimizer.__name__} needs a closure that re-evaluates the "
-                    "loss at every step (a full-batch method), which mini-batch training does "
-                    f"not provide. Use one of {sorted(OPTIMIZERS)} or another first-order "
-                    "torch.optim optimizer.")
-        for i, callback in enumerate(self.callbacks or []):
-            named = isinstance(callback, tuple) and len(callback) == 2 and isinstance(
-                callback[0], str)
-            if not isinstance(callback[1] if named else callback, Callback):
-                raise TypeError(
-                    f"callbacks[{i}] is {callback!r}; callbacks must hold skorch callback "
-                    "instances (e.g. skorch.callbacks.Checkpoint()) or (name, callback) tuples.")
-        check_augment(self.augment)
+        check_training_params(optimizer=self.optimizer, callbacks=self.callbacks)
+        self._check_augment()
         self._check_architecture()
 
-    def _check_architecture_unchanged(self) -> None:
-        """A warm-start fit keeps the fitted network: refuse when its shape should change."""
-        built = self.net_.built_with_
-        changed = [name for name in self._architecture_params
-                   if _differs(getattr(self, name), built.get(name))]
-        if changed:
-            details = ", ".join(f"{name}={getattr(self, name)!r} (fitted with "
-                                f"{built.get(name)!r})" for name in changed)
-            raise ValueError(
-                f"warm_start and partial_fit continue training the fitted network, but {details} "
-                f"would need a different network. Set warm_start=False (or clone the estimator) "
-                "to train a new one, or set the parameters back.")
+    def _validation_share(self) -> float | None:
+        """The share of the training data held out and scored every epoch: the
+        ``validation_fraction`` given, or 0.1 for early stopping, or None (no split)."""
+        if self.validation_fraction is None and self.early_stopping:
+            return 0.1
+        return self.validation_fraction
 
-    def _check_batch_size(self, module: nn.Module, n_train: int) -> None:
-        if n_train == 1 and trains_batch_norm(module):
-            raise ValueError(
-                "fit got 1 sample to train on (after any validation split): batch "
-                "normalisation computes statistics over the images of a batch and needs at "
-                "least 2. Pass more images, or a network without trainable batch "
-                "normalisation (CNNClassifier(batch_norm=False), or freeze='backbone').")
-        if self.batch_size == 1 and trains_batch_norm(module):
-            raise ValueError(
-                "batch_size=1 cannot train this network: batch normalisation computes "
-                "statistics over the images of a batch and needs at least 2. Use batch_size=2 "
-                "or more, or a network without trainable batch normalisation (CNNClassifier("
-                "batch_norm=False), or TransferClassifier(freeze='backbone').")
-
-    def _split(self, dataset: ImageDataset, stratify, seed: int):
-        """The seeded validation split that early stopping monitors (stratified by class
-        for classifiers)."""
-        if not self.early_stopping:
-            return dataset, None
-        n = len(dataset)
-        try:
-            train_idx, valid_idx = train_test_split(
-                np.arange(n), test_size=self.validation_fraction, stratify=stratify,
-                random_state=seed)
-        except ValueError as exc:
-            how = ", stratified by class," if stratify is not None else ""
-            raise ValueError(
-                f"early_stopping holds out validation_fraction={self.validation_fraction} of "
-                f"the {n} training images{how} and cannot: {exc} Use more data, a larger "
-                "validation_fraction, or early_stopping=False."
-            ) from None
-        train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
-        return (ImageDataset(dataset.X[train_idx], dataset.y[train_idx]),
-                ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))
+    def _check_augment(self) -> None:
+        """What ``augment`` may be beyond ``_parameter_constraints`` (the images' presets)."""
+        check_augment(self.augment)
 
     def _new_net(self, module: nn.Module, *, task, targets: np.ndarray | None,
                  input_shape: tuple, device: torch.device, seed: int, epochs: int,
@@ -353,9 +299,11 @@ class BaseCNNEstimator(BaseEstimator):
         """The skorch net for one fit call, around ``module``, from the current parameters."""
         extra_callbacks, param_groups = self._training_extras(module)
         criterion, criterion_params = task.criterion(self, targets)
+        transform, mix = self._augmentation(input_shape, task.n_outputs)
         callbacks = training_callbacks(
             metrics=task.metrics(), lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping, patience=self.patience, epochs=epochs,
+            validation=self._validation_share() is not None,
             batches_per_epoch=batches_per_epoch(n_train, self.batch_size, parallel),
             device=device,
             verbose=self.verbose, seeded=isinstance(self.random_state, Integral),
@@ -365,8 +313,7 @@ class BaseCNNEstimator(BaseEstimator):
             optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
             weight_decay=self.weight_decay, param_groups=param_groups,
             batch_size=self.batch_size, max_epochs=self.max_epochs, device=device, seed=seed,
-            transform=make_augmentation(self.augment, input_shape),
-            mix=make_mixing(self.augment, task.n_outputs), callbacks=callbacks,
+            transform=transform, mix=mix, callbacks=callbacks,
             verbose=self.verbose, compile=self.compile,
             autocast=autocast_dtype(self.precision, device, module=module,
                                     input_shape=input_shape), distributed=parallel)
@@ -388,129 +335,6 @@ class BaseCNNEstimator(BaseEstimator):
         task.check_learned(type(self).__name__, outputs, sample.y.to(outputs.device),
                            net.history[-1].get(f"train_{task.metric}"),
                            max_epochs=self.max_epochs, lr=self.lr)
-
-    # ----------------------------------------------------------- prediction
-    def _scores(self, X) -> np.ndarray:
-        """The task's scores for images ``X`` (class probabilities, or target values),
-        averaged with those of the mirrored images when ``tta``."""
-        check_is_fitted(self)
-        if not (isinstance(self.batch_size, Integral) and self.batch_size >= 1
-                and self.tta in (True, False)):
-            # What prediction reads, broken by set_params after fit (batch_size=0): the full
-            # validation says what is wrong. (Running it every time costs as much as
-            # predicting one small image.)
-            self._validate_params()
-        images, _ = validate_images(self, X, fitting=False)
-        images, seen = decoded_or_sample(images, sample=256)
-        warn_if_other_pixel_scale(self, seen)
-        # On a GPU, a few images go over at once; more are copied batch by batch, each
-        # copy overlapping the work on the batch before.
-        device = torch.device(self.net_.device)
-        dataset = place_dataset(ImageDataset(stored(images)), device,
-                                max_bytes=PREDICT_AT_ONCE_BYTES)
-        task = self._fitted_task()
-        outputs = self._network_outputs(self.net_, dataset)
-        with torch.inference_mode():
-            finite = torch.isfinite(outputs).all(dim=1)
-            if not bool(finite.all()):
-                bad = torch.nonzero(~finite).flatten().cpu().numpy()
-                raise ValueError(
-                    f"The network's outputs overflowed (inf or NaN) for {bad.size} of the "
-                    f"{len(images)} images, e.g. at positions {bad[:5].tolist()}: their pixel "
-                    f"values (from {float(images.min()):.3g} to {float(images.max()):.3g}) are "
-                    "far outside what the network was trained on. Scale them as the training "
-                    "images were.")
-            scores = task.scores(outputs)
-            if self.tta:
-                mirrored = self._network_outputs(self.net_, dataset, mirror=True)
-                scores = (scores + task.scores(mirrored)) / 2
-        return scores.cpu().numpy()
-
-    def _network_outputs(self, net: Net, dataset: ImageDataset, *,
-                         mirror: bool = False) -> torch.Tensor:
-        """The network's float32 outputs for a dataset, in eval mode, on the device.
-
-        Our own loop rather than skorch's forward_iter: inference_mode and autocast, and the
-        outputs kept on the device until the end.
-        """
-        device = torch.device(net.device)
-        # With compile=True, prediction runs the module itself: each inference batch size,
-        # grad mode and dtype would otherwise compile the network anew, until torch.compile
-        # reaches its recompile limit and silently runs the training steps eagerly too.
-        module = uncompiled(net.module_)
-        size = prediction_batch_size(
-            device, pixels=math.prod(network_input_size(module, dataset.image_size)),
-            batch_size=self.batch_size, bfloat16=net.autocast_dtype is not None)
-        batches = BatchIterator(dataset, size, device=device,
-                                memory_format=memory_format_for(device))
-        module.eval()
-        dtype = net.autocast_dtype
-        outputs = []
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
-                                                    enabled=dtype is not None):
-            for xb, _ in batches:
-                outputs.append(module(xb.flip(-1) if mirror else xb).float())
-        return torch.cat(outputs)
-
-    # ------------------------------------------------------------ diagnostics
-    def summary(self, input_shape=None, n_outputs=None) -> ModelSummary:
-        """A table of the network's layers, output shapes and parameter counts.
-
-        Works after ``fit`` (for the fitted input shape) and before it, given an input shape:
-        the way to debug shapes before training.
-
-        Parameters
-        ----------
-        input_shape : tuple of int, default=None
-            (height, width, channels) of the images; defaults to ``input_shape_``.
-        n_outputs : int, default=None
-            Outputs of the network (classes, labels or targets); defaults to the fitted
-            number, or 2 before fit.
-
-        Returns
-        -------
-        ModelSummary
-            A string (printed as the table) with ``total_params`` and ``trainable_params``.
-        """
-        fitted = hasattr(self, "net_")
-        if n_outputs is not None and (not isinstance(n_outputs, Integral) or n_outputs < 1):
-            raise ValueError(f"n_outputs must be a positive int (the classes, labels or "
-                             f"targets the network outputs), got {n_outputs!r}.")
-        if input_shape is None and not fitted:
-            raise ValueError("Pass input_shape=(height, width, channels) to summarise a network "
-                             "before fit.")
-        if fitted and input_shape in (None, self.input_shape_) and n_outputs in (
-                None, self._fitted_task().n_outputs):
-            module, input_shape = self.module_, self.input_shape_
-        else:
-            self._validate_params()
-            self._check_architecture()
-            input_shape = tuple(int(s) for s in input_shape)
-            if len(input_shape) != 3 or min(input_shape) < 1:
-                raise ValueError(f"input_shape must be (height, width, channels) of positive "
-                                 f"ints, got {input_shape!r}.")
-            with torch.random.fork_rng(devices=[]):
-                module = self._build_module(input_shape, 2 if n_outputs is None else n_outputs)
-        return ModelSummary.of(module, input_shape, title=type(self).__name__)
-
-    # ------------------------------------------------------------ fitted views
-    @property
-    def module_(self) -> nn.Module:
-        """The trained ``torch.nn.Module`` (the module itself also with ``compile=True``)."""
-        check_is_fitted(self, "net_")
-        return uncompiled(self.net_.module_)
-
-    @property
-    def history_(self):
-        """skorch's per-epoch history: train/valid loss and metric, lr, duration."""
-        check_is_fitted(self, "net_")
-        return self.net_.history
-
-    @property
-    def device_(self) -> torch.device:
-        """The device the network predicts on (and a warm-start fit trains on)."""
-        check_is_fitted(self, "net_")
-        return torch.device(self.net_.device)
 
     def __setstate__(self, state):
         super().__setstate__(state)

@@ -411,3 +411,30 @@ class BatchIterator:
             yield xb, yb
             if k + 1 < len(indices):
                 pending = start_copy(indices[k + 1])
+
+
+def split_dataset(dataset: ImageDataset, *, fraction: float | None, stratify: bool, seed: int,
+                  why: str) -> tuple[ImageDataset, ImageDataset | None]:
+    """The seeded validation split that is scored every epoch (and that early stopping
+    monitors): ``fraction`` of the samples, stratified by class where ``stratify`` (the
+    targets are class indices), or no split when ``fraction`` is None. ``why`` names the
+    parameter that asked for it, for the error when the split is impossible."""
+    if fraction is None:
+        return dataset, None
+    from sklearn.model_selection import train_test_split
+
+    n = len(dataset)
+    labels = dataset.y.cpu().numpy() if stratify else None
+    try:
+        train_idx, valid_idx = train_test_split(np.arange(n), test_size=fraction,
+                                                stratify=labels, random_state=seed)
+    except ValueError as exc:
+        how = ", stratified by class," if stratify else ""
+        fix = "early_stopping=False" if why == "early_stopping" else "validation_fraction=None"
+        raise ValueError(
+            f"{why} holds out validation_fraction={fraction} of the {n} training samples"
+            f"{how} and cannot: {exc} Use more data, a larger validation_fraction, or "
+            f"{fix}.") from None
+    train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
+    return (ImageDataset(dataset.X[train_idx], dataset.y[train_idx]),
+            ImageDataset(dataset.X[valid_idx], dataset.y[valid_idx]))

@@ -54,11 +54,15 @@ tuple, default=None
         shape (N, C, H, W); "mixup" and "cutmix" mix images and their targets in pairs.
         A tuple combines them. See :mod:`sklearn_cnn.augmentation`.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified by class for
-        single-label classifiers), stop when its loss has not improved for ``patience``
-        epochs, and restore the best weights.
-    validation_fraction : float, default=0.1
-        Share of the training data held out when ``early_stopping`` is on.
+        Stop when the loss on the held-out validation split (``validation_fraction``,
+        0.1 unless given) has not improved for ``patience`` epochs, and restore the best
+        epoch's weights.
+    validation_fraction : float or None, default=None
+        Share of the training data held out (stratified by class for single-label
+        classifiers, seeded by ``random_state``) and scored after every epoch:
+        ``valid_loss`` and the validation metric in ``history_``, for train/validation
+        curves. It changes nothing else; early stopping stays its own choice. None: no
+        split (0.1 with ``early_stopping``).
     patience : int, default=5
         Epochs without validation improvement before stopping.
     lr_schedule : {{"cosine", "onecycle", "step", "plateau"}} or None, default="cosine"

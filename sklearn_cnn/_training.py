@@ -15,7 +15,7 @@ import threading
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
@@ -253,17 +253,18 @@ class Net(NeuralNet):
 
 
 def training_callbacks(*, metrics: list, lr_schedule: str | None, early_stopping: bool,
-                       patience: int, epochs: int, batches_per_epoch: int,
+                       patience: int, epochs: int, batches_per_epoch: int, validation: bool,
                        device: torch.device, verbose: int | str, seeded: bool,
                        description: str = "fit", extra: list = (),
                        user: list | None = None) -> list:
     """The named callbacks of one fit call: the task's ``metrics``, the learning-rate record
-    and schedule, early stopping, the finite-loss check, progress, thread sharing (which
+    and schedule (on the validation loss where there is a ``validation`` split), early
+    stopping, the finite-loss check, progress, thread sharing (which
     warns when a ``seeded`` fit cannot be reproducible), then the estimator's ``extra``
     ones and the user's."""
     callbacks = [*metrics, ("lr", RecordLR())]
     if lr_schedule is not None:
-        monitor = "valid_loss" if early_stopping else "train_loss"
+        monitor = "valid_loss" if validation else "train_loss"
         callbacks.append(("lr_schedule", make_lr_scheduler(
             lr_schedule, epochs=epochs, batches_per_epoch=batches_per_epoch,
             monitor=monitor)))
@@ -461,3 +462,67 @@ def batches_per_epoch(n_train: int, batch_size: int, distributed=None) -> int:
     fit, a trailing batch with fewer images than processes)."""
     return count_batches(n_train, batch_size, drop_single=True,
                          world_size=1 if distributed is None else distributed.world_size)
+
+
+# ---------------------------------------------------------------- checks before training
+def check_training_params(*, optimizer, callbacks) -> None:
+    """What ``_parameter_constraints`` cannot say of ``optimizer`` (a class must be a
+    first-order torch optimizer) and ``callbacks`` (skorch callbacks, or (name, callback))."""
+    if isinstance(optimizer, type):
+        if not issubclass(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
+                            f"torch.optim.Optimizer subclass, got {optimizer!r}.")
+        if needs_closure(optimizer):
+            raise ValueError(
+                f"optimizer={optimizer.__name__} needs a closure that re-evaluates the "
+                "loss at every step (a full-batch method), which mini-batch training does "
+                f"not provide. Use one of {sorted(OPTIMIZERS)} or another first-order "
+                "torch.optim optimizer.")
+    for i, callback in enumerate(callbacks or []):
+        named = isinstance(callback, tuple) and len(callback) == 2 and isinstance(
+            callback[0], str)
+        if not isinstance(callback[1] if named else callback, Callback):
+            raise TypeError(
+                f"callbacks[{i}] is {callback!r}; callbacks must hold skorch callback "
+                "instances (e.g. skorch.callbacks.Checkpoint()) or (name, callback) tuples.")
+
+
+def _differs(value, fitted) -> bool:
+    """Whether a parameter changed since the network was built (lists equal tuples)."""
+    if isinstance(value, (list, tuple)) and isinstance(fitted, (list, tuple)):
+        return tuple(value) != tuple(fitted)
+    try:
+        return bool(value != fitted)
+    except (TypeError, ValueError, RuntimeError):
+        return value is not fitted
+
+
+def check_architecture_unchanged(built_with: dict, current: dict) -> None:
+    """A warm-start fit keeps the fitted network: refuse when a parameter that shapes it
+    (``current``, by name) differs from what it was built with (``built_with``)."""
+    changed = [name for name, value in current.items()
+               if _differs(value, built_with.get(name))]
+    if changed:
+        details = ", ".join(f"{name}={current[name]!r} (fitted with "
+                            f"{built_with.get(name)!r})" for name in changed)
+        raise ValueError(
+            f"warm_start and partial_fit continue training the fitted network, but {details} "
+            f"would need a different network. Set warm_start=False (or clone the estimator) "
+            "to train a new one, or set the parameters back.")
+
+
+def check_batch_norm_batches(module: nn.Module, *, n_train: int, batch_size: int) -> None:
+    """Batch normalisation needs at least 2 samples a batch: refuse a fit that would give
+    it 1 (one training sample, or ``batch_size=1``)."""
+    if n_train == 1 and trains_batch_norm(module):
+        raise ValueError(
+            "fit got 1 sample to train on (after any validation split): batch "
+            "normalisation computes statistics over the samples of a batch and needs at "
+            "least 2. Pass more samples, or a network without trainable batch "
+            "normalisation (batch_norm=False, or TransferClassifier(freeze='backbone')).")
+    if batch_size == 1 and trains_batch_norm(module):
+        raise ValueError(
+            "batch_size=1 cannot train this network: batch normalisation computes "
+            "statistics over the samples of a batch and needs at least 2. Use batch_size=2 "
+            "or more, or a network without trainable batch normalisation (batch_norm=False, "
+            "or TransferClassifier(freeze='backbone')).")

@@ -225,6 +225,26 @@ def warn_if_other_pixel_scale(estimator, images: np.ndarray) -> None:
             "Pipeline).", UserWarning, stacklevel=3)
 
 
+def check_warm_start_pixel_scale(estimator, images, pixels: tuple[float, float]) -> None:
+    """A warm start on images scaled far beyond the first fit's (0..255 floats after
+    uint8, whose network sees 0..1) would train on inputs the network never saw and
+    lose what it knew: refused. Images spanning much less than before (a dark batch,
+    or 0..1 floats after 0..255 floats) get the warning predict gives."""
+    problem = other_pixel_scale(estimator, images, pixels)
+    if problem is None:
+        return
+    low, high = pixels
+    train_low, train_high = estimator.pixel_range_
+    if (high - low) > (train_high - train_low):
+        raise ValueError(
+            f"{problem}. A warm-start fit (or partial_fit) continues that network, which "
+            "would see inputs it never saw and learn anew from them, silently losing what "
+            "it knew. Scale X as the first fit's images were (uint8 for uint8, or the same "
+            "PixelScaler), or set warm_start=False (or clone the estimator) to train a new "
+            "network.")
+    warn_if_other_pixel_scale(estimator, images)
+
+
 def _refuse_single_image(estimator, X) -> None:
     """One image passed without the batch axis: say so, instead of a shape error."""
     shape = tuple(np.shape(X)) if hasattr(X, "shape") or isinstance(X, (list, tuple)) \

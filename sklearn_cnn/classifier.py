@@ -9,8 +9,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from . import _docstrings
+from ._classification import CNNClassifierBase
 from ._data import channel_statistics
-from ._tasks import CNNClassifierBase, CNNRegressorBase
+from ._regression import CNNRegressorBase
 from .networks import ConvNet
 
 __all__ = ["CNNClassifier", "CNNRegressor"]
@@ -143,7 +144,7 @@ $fitted_attributes
         max_epochs=30,
         augment=None,
         early_stopping=False,
-        validation_fraction=0.1,
+        validation_fraction=None,
         patience=5,
         lr_schedule="cosine",
         class_weight=None,
@@ -266,7 +267,7 @@ $fitted_attributes
         max_epochs=30,
         augment=None,
         early_stopping=False,
-        validation_fraction=0.1,
+        validation_fraction=None,
         patience=5,
         lr_schedule="cosine",
         loss="squared_error",

@@ -14,14 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._data import ImageDataset, pixel_range, to_channels_last, to_compact_tensor
+from ._embeddings import embed, fit_pixel_scale
 from ._validation import seed_of, warn_if_other_pixel_scale
-from .backbones import (
-    WEIGHTS_ENUM,
-    check_backbone_channels,
-    embed,
-    fit_pixel_scale,
-    load_backbone,
-)
+from ._weights import WEIGHTS_ENUM
+from .backbones import check_backbone_channels, load_backbone
 from .devices import memory_format_for, resolve_device
 from .networks import InputAdapter, TransferNet
 from .preprocessing import Float32Output, ImageTransformer

@@ -55,7 +55,7 @@ def _classes() -> dict:
 def _encode(value, where: str):
     """A parameter or fitted value as JSON, with tags for what JSON lacks (tuples, arrays,
     devices, paths, torchvision weights). Anything else cannot be held without code."""
-    from .backbones import is_weights_enum
+    from ._weights import is_weights_enum
 
     if value is None or isinstance(value, (bool, str)):
         return value

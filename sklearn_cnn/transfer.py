@@ -19,19 +19,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from . import _docstrings
+from ._classification import CNNClassifierBase
 from ._data import ImageDataset, prediction_batch_size
-from ._tasks import CNNClassifierBase, CNNRegressorBase
+from ._embeddings import embed, fit_pixel_scale, layer_inputs
+from ._regression import CNNRegressorBase
 from ._training import training_mode_layers
-from .backbones import (
-    WEIGHTS_ENUM,
-    Backbone,
-    check_backbone_channels,
-    check_backbone_name,
-    embed,
-    fit_pixel_scale,
-    layer_inputs,
-    load_backbone,
-)
+from ._weights import WEIGHTS_ENUM
+from .backbones import Backbone, check_backbone_channels, check_backbone_name, load_backbone
 from .networks import InputAdapter, TransferNet, eval_mode, uncompiled
 
 __all__ = ["TransferClassifier", "TransferRegressor"]
@@ -285,7 +279,7 @@ $fitted_attributes
         max_epochs=10,
         augment=None,
         early_stopping=False,
-        validation_fraction=0.1,
+        validation_fraction=None,
         patience=5,
         lr_schedule="cosine",
         class_weight=None,
@@ -411,7 +405,7 @@ $fitted_attributes
         max_epochs=10,
         augment=None,
         early_stopping=False,
-        validation_fraction=0.1,
+        validation_fraction=None,
         patience=5,
         lr_schedule="cosine",
         loss="squared_error",

@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_cnn import CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor
-from sklearn_cnn._tasks import LabelSetLoss
+from sklearn_cnn._classification import LabelSetLoss
 from sklearn_cnn.preprocessing import PixelScaler
 
 FAST = dict(filters=(16, 32), max_epochs=20, lr=0.01, batch_size=32, device="cpu",
