@@ -14,14 +14,17 @@ _LAZY = {
     "CNNRegressor": ".classifier",
     "TransferClassifier": ".transfer",
     "TransferRegressor": ".transfer",
+    "TimeSeriesClassifier": ".timeseries",
+    "TimeSeriesRegressor": ".timeseries",
     "resolve_device": ".devices",
     "save": ".persistence",
     "load": ".persistence",
     "to_onnx": ".export",
 }
 
-__all__ = ["CNNClassifier", "CNNRegressor", "TransferClassifier", "TransferRegressor", "load",
-           "resolve_device", "save", "to_onnx", "__version__"]
+__all__ = ["CNNClassifier", "CNNRegressor", "TimeSeriesClassifier", "TimeSeriesRegressor",
+           "TransferClassifier", "TransferRegressor", "load", "resolve_device", "save", "to_onnx",
+           "__version__"]
 
 
 def __getattr__(name: str):

@@ -334,7 +334,7 @@ class BaseCNNEstimator(PredictionMixin, BaseEstimator):
         outputs = self._network_outputs(net, sample)
         task.check_learned(type(self).__name__, outputs, sample.y.to(outputs.device),
                            net.history[-1].get(f"train_{task.metric}"),
-                           max_epochs=self.max_epochs, lr=self.lr)
+                           max_epochs=self.max_epochs, lr=self.lr, samples=self._samples)
 
     def __setstate__(self, state):
         super().__setstate__(state)

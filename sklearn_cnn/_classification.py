@@ -119,7 +119,8 @@ class Classification:
         return outputs.double().softmax(dim=1)
 
     def check_learned(self, name: str, outputs: torch.Tensor, targets: torch.Tensor,
-                      reported: float | None, *, max_epochs: int, lr: float) -> None:
+                      reported: float | None, *, max_epochs: int, lr: float,
+                      samples: str = "images") -> None:
         """Warns when eval-mode predictions of training images (``outputs``) do no better
         than the most frequent class, or fall clearly below the accuracy training
         ``reported``."""
@@ -127,7 +128,7 @@ class Classification:
         majority = float(torch.bincount(targets).max()) / len(targets)
         warn_unless_learned(name, accuracy, majority, reported,
                              ("the most frequent class", "majority class"), n=len(targets),
-                             max_epochs=max_epochs, lr=lr)
+                             max_epochs=max_epochs, lr=lr, samples=samples)
 
 
 class LabelSetLoss(nn.Module):
@@ -266,7 +267,8 @@ class MultiLabel:
         return outputs.double().sigmoid()
 
     def check_learned(self, name: str, outputs: torch.Tensor, targets: torch.Tensor,
-                      reported: float | None, *, max_epochs: int, lr: float) -> None:
+                      reported: float | None, *, max_epochs: int, lr: float,
+                      samples: str = "images") -> None:
         """Warns when eval-mode predictions of training images get the labels right no
         more often than answering each label's more frequent value, or when their subset
         accuracy falls clearly below what training reported."""
@@ -279,10 +281,11 @@ class MultiLabel:
             warn_unless_learned(name, label_accuracy, majority, None,
                                  ("each label's more frequent value", "majority"),
                                  n=len(targets), max_epochs=max_epochs, lr=lr,
-                                 metric="label accuracy")
+                                 metric="label accuracy", samples=samples)
         else:
             warn_unless_learned(name, subset, -1.0, reported, ("", ""), n=len(targets),
-                                 max_epochs=max_epochs, lr=lr, metric="subset accuracy")
+                                 max_epochs=max_epochs, lr=lr, metric="subset accuracy",
+                                 samples=samples)
 
 
 class CNNClassifierBase(ClassifierMixin, BaseCNNEstimator):
@@ -319,8 +322,9 @@ class CNNClassifierBase(ClassifierMixin, BaseCNNEstimator):
 
         Parameters
         ----------
-        X : array-like of images
-            As in :meth:`fit`; the image shape must not change between calls.
+        X : array-like of images, or of series
+            As in :meth:`fit`; the image shape (the series' channels) must not change
+            between calls.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Labels, all among ``classes``; or label sets (an indicator matrix).
         classes : array-like of shape (n_classes,), default=None
@@ -336,12 +340,13 @@ class CNNClassifierBase(ClassifierMixin, BaseCNNEstimator):
         return self._fit(X, y, epochs=1, warm=True, classes=classes)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities for images ``X``.
+        """Class probabilities for ``X``.
 
         Parameters
         ----------
-        X : array-like of images
-            Of the same height, width and channels as the training images.
+        X : array-like of images, or of series
+            As in :meth:`fit`: images of the training images' height, width and channels;
+            series of the training series' channels.
 
         Returns
         -------
@@ -353,12 +358,13 @@ class CNNClassifierBase(ClassifierMixin, BaseCNNEstimator):
         return self._scores(X)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted class labels for images ``X``.
+        """Predicted class labels for ``X``.
 
         Parameters
         ----------
-        X : array-like of images
-            Of the same height, width and channels as the training images.
+        X : array-like of images, or of series
+            As in :meth:`fit`: images of the training images' height, width and channels;
+            series of the training series' channels.
 
         Returns
         -------

@@ -280,9 +280,14 @@ def image_files(inputs: list[str]) -> list[str]:
 
 def predict(model_path: str, images: list[str], *, proba: bool = False, out=None) -> None:
     """Write CSV (a header row, then one row per image) of each image's prediction."""
+    from ._cli_series import predict_series
+    from ._series import takes_series
     from .files import ImageLoader
 
     model = read_model(model_path)
+    if takes_series(model):
+        predict_series(model, images, proba=proba, out=out)
+        return
     if not (hasattr(model, "steps") and isinstance(model.steps[0][1], ImageLoader)):
         raise ValueError(f"{model_path} holds a {type(model).__name__} that takes pixel "
                          "arrays, not image files; predict needs a model saved by "

@@ -16,9 +16,11 @@ def fill(cls: type, **blocks: str) -> type:
     return cls
 
 
-def training_parameters(*, optimizer: str, lr: float, max_epochs: int, task: str) -> str:
+def training_parameters(*, optimizer: str, lr: float, max_epochs: int, task: str,
+                        inputs: str = "images", batch_size: int = 32, patience: int = 5) -> str:
     """The training parameters, with one estimator's defaults. ``task`` is "classifier"
-    (class weights and label smoothing) or "regressor" (the loss)."""
+    (class weights and label smoothing) or "regressor" (the loss); ``inputs`` is "images"
+    or "series" (their augmentation; images have test-time mirroring and layouts)."""
     task_specific = {
         "classifier": """\
     class_weight : dict, "balanced" or None, default=None
@@ -43,16 +45,11 @@ default="{optimizer}"
         Momentum, used by "sgd" and "rmsprop".
     weight_decay : float, default=0.0
         L2 penalty on the weights (the optimizer's ``weight_decay``).
-    batch_size : int, default=32
-        Images per training step.
+    batch_size : int, default={batch_size}
+        {inputs.capitalize()} per training step.
     max_epochs : int, default={max_epochs}
         Passes over the training data (the most, with ``early_stopping``).
-    augment : None, {{"flip", "crop", "color", "standard", "mixup", "cutmix"}}, callable or \
-tuple, default=None
-        Random augmentation of training batches only, per image, seeded by
-        ``random_state``; a callable or torchvision v2 transform gets float batches of
-        shape (N, C, H, W); "mixup" and "cutmix" mix images and their targets in pairs.
-        A tuple combines them. See :mod:`sklearn_cnn.augmentation`.
+{_AUGMENT[inputs]}
     early_stopping : bool, default=False
         Stop when the loss on the held-out validation split (``validation_fraction``,
         0.1 unless given) has not improved for ``patience`` epochs, and restore the best
@@ -63,20 +60,14 @@ tuple, default=None
         ``valid_loss`` and the validation metric in ``history_``, for train/validation
         curves. It changes nothing else; early stopping stays its own choice. None: no
         split (0.1 with ``early_stopping``).
-    patience : int, default=5
+    patience : int, default={patience}
         Epochs without validation improvement before stopping.
     lr_schedule : {{"cosine", "onecycle", "step", "plateau"}} or None, default="cosine"
         Learning-rate schedule: cosine annealing to 0 over ``max_epochs``; one-cycle per
         batch; ×0.1 every ``max_epochs // 3`` epochs; or ×0.5 after 2 epochs without
         improvement of the validation loss (the training loss without early stopping).
 {task_specific}\
-    tta : bool, default=False
-        Test-time augmentation: average predictions over the images and their mirrors.
-    data_format : {{"channels_last", "channels_first"}}, default="channels_last"
-        Layout of 4-D input: (N, H, W, C) or (N, C, H, W).
-    image_shape : tuple of int or None, default=None
-        (height, width[, channels]) of flat 2-D input rows. Without it, rows of a perfect
-        square length are square grayscale images and others a one-pixel-high strip.
+{_IMAGE_LAYOUT if inputs == "images" else ""}\
     device : str or torch.device, default="auto"
         "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N", "mps".
     precision : {{"auto", "float32", "bfloat16"}}, default="auto"
@@ -104,6 +95,51 @@ tuple, default=None
         ``batch_size``, ``augment``, ...). Parameters that shape the network cannot change:
         such a fit raises an error naming them."""
 
+
+_AUGMENT = {
+    "images": """\
+    augment : None, {"flip", "crop", "color", "standard", "mixup", "cutmix"}, callable or \
+tuple, default=None
+        Random augmentation of training batches only, per image, seeded by
+        ``random_state``; a callable or torchvision v2 transform gets float batches of
+        shape (N, C, H, W); "mixup" and "cutmix" mix images and their targets in pairs.
+        A tuple combines them. See :mod:`sklearn_cnn.augmentation`.""",
+    "series": """\
+    augment : None, {"slice", "warp", "scaling", "jitter", "standard", "mixup"}, callable \
+or tuple, default=None
+        Random augmentation of training batches only, per series, seeded by
+        ``random_state``: window slicing, time warping, scaling, jitter ("standard" is
+        slice, scaling and jitter); a callable gets float batches of shape (N, C, T), NaN
+        after the end of series shorter than the longest; "mixup" mixes series and their
+        targets in pairs. A tuple combines them. See
+        :class:`~sklearn_cnn.augmentation.SeriesAugmentation`.""",
+}
+
+_IMAGE_LAYOUT = """\
+    tta : bool, default=False
+        Test-time augmentation: average predictions over the images and their mirrors.
+    data_format : {"channels_last", "channels_first"}, default="channels_last"
+        Layout of 4-D input: (N, H, W, C) or (N, C, H, W).
+    image_shape : tuple of int or None, default=None
+        (height, width[, channels]) of flat 2-D input rows. Without it, rows of a perfect
+        square length are square grayscale images and others a one-pixel-high strip.
+"""
+
+SERIES_FITTED_ATTRIBUTES = """\
+    n_features_in_ : int
+        Values per series (channels × time points), when fit saw series of one length (an
+        array); not set after series of unequal lengths. ``predict`` takes arrays of this
+        length, and series of any length as a list.
+    input_shape_ : tuple of int
+        (channels, time points) of the training series; the longest, for a list.
+    device_ : torch.device
+        The device the network predicts on.
+    net_ : skorch.NeuralNet
+        The trained skorch net.
+    history_ : skorch.History
+        Per epoch: ``train_loss``, ``valid_loss`` (with a validation split), the metric
+        (``train_acc``/``valid_acc`` for classifiers, ``train_r2``/``valid_r2`` for
+        regressors), ``lr`` and ``dur``."""
 
 FITTED_ATTRIBUTES = """\
     n_features_in_ : int

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ._onnx_graph import MIN_OPSET, constant, export_module, float_output, inline, input_info
+from ._series import takes_series
 
 __all__ = ["classifier_converter", "classifier_shape", "features", "features_shape", "head",
            "is_multilabel", "network_nodes", "regressor_converter", "regressor_shape"]
@@ -85,9 +86,44 @@ def layout(estimator, shape: list) -> tuple:
     return ("chw", None) if estimator.data_format == "channels_first" else ("hwc", None)
 
 
+class _SeriesInput(nn.Module):
+    """What a time-series estimator's ``predict`` does: series (N, C, T), or univariate
+    (N, T), NaN-padded at the end where shorter, in; what the graph returns out."""
+
+    def __init__(self, network: nn.Module, *, univariate: bool, head: nn.Module):
+        super().__init__()
+        self.network = network
+        self.univariate = univariate
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if self.univariate:
+            x = x.unsqueeze(1)
+        return self.head(self.network(x))
+
+
+def _series_nodes(scope, container, network: nn.Module, estimator, *, head: nn.Module,
+                  input_name: str, shape: list, output_name: str, opset: int) -> None:
+    """A time-series estimator's network in the graph: the time axis free, series shorter
+    than the longest of a batch NaN-padded at the end, as ``predict`` pads them."""
+    network = copy.deepcopy(network).float().cpu().eval()
+    module = _SeriesInput(network, univariate=len(shape) == 1, head=head)
+    channels, length = estimator.input_shape_
+    sample = torch.zeros(2, length) if len(shape) == 1 else torch.zeros(2, channels, length)
+    proto = export_module(module, sample, opset, time_axis=sample.dim() - 1,
+                          min_time=network.min_length)
+    inline(scope, container, proto, input_name, output_name)
+
+
 def network_nodes(scope, operator, container, network: nn.Module, estimator, *,
                    head: nn.Module, output_name: str) -> None:
     uint8, shape = input_info(operator.inputs[0])
+    if takes_series(estimator):
+        _series_nodes(scope, container, network, estimator, head=head, shape=shape,
+                      input_name=operator.inputs[0].full_name, output_name=output_name,
+                      opset=min(int(container.target_opset), 21))
+        return
     if None in shape or any(isinstance(s, str) for s in shape):
         raise ValueError(f"{type(estimator).__name__} needs images of a fixed size in the "
                          f"graph; got input shape {shape}.")

@@ -29,13 +29,17 @@ def require_onnx():
                           "graph): pip install 'sklearn-cnn[onnx]'") from None
 
 
-def export_module(module: nn.Module, sample: torch.Tensor, opset: int):
-    """The ONNX graph of ``module`` with a dynamic batch axis (torch's dynamo exporter)."""
-    batch = torch.export.Dim("batch")
+def export_module(module: nn.Module, sample: torch.Tensor, opset: int, *,
+                  time_axis: int | None = None, min_time: int = 2):
+    """The ONNX graph of ``module`` with a dynamic batch axis, and a dynamic ``time_axis``
+    (series of any length from ``min_time``) where given (torch's dynamo exporter)."""
+    axes = {0: torch.export.Dim("batch")}
+    if time_axis is not None:
+        axes[time_axis] = torch.export.Dim("time", min=max(2, min_time))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module.eval(), (sample,), dynamo=True, verbose=False,
-                                    dynamic_shapes=({0: batch},), opset_version=opset)
+                                    dynamic_shapes=(axes,), opset_version=opset)
     return program.model_proto
 
 

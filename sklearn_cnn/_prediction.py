@@ -33,6 +33,9 @@ __all__ = ["PredictionMixin"]
 class PredictionMixin:
     """Prediction, the summary and the fitted views of a sklearn-cnn estimator."""
 
+    # What the axes of one sample are called (``input_shape_``, summary's input_shape).
+    _input_axes: tuple[str, ...] = ("height", "width", "channels")
+
     # ----------------------------------------------------------- prediction
     def _scores(self, X) -> np.ndarray:
         """The task's scores for images ``X`` (class probabilities, or target values),
@@ -111,7 +114,8 @@ class PredictionMixin:
         Parameters
         ----------
         input_shape : tuple of int, default=None
-            (height, width, channels) of the images; defaults to ``input_shape_``.
+            (height, width, channels) of the images, or (channels, time points) of the
+            series (time-series estimators); defaults to ``input_shape_``.
         n_outputs : int, default=None
             Outputs of the network (classes, labels or targets); defaults to the fitted
             number, or 2 before fit.
@@ -125,8 +129,9 @@ class PredictionMixin:
         if n_outputs is not None and (not isinstance(n_outputs, Integral) or n_outputs < 1):
             raise ValueError(f"n_outputs must be a positive int (the classes, labels or "
                              f"targets the network outputs), got {n_outputs!r}.")
+        axes = ", ".join(self._input_axes)
         if input_shape is None and not fitted:
-            raise ValueError("Pass input_shape=(height, width, channels) to summarise a network "
+            raise ValueError(f"Pass input_shape=({axes}) to summarise a network "
                              "before fit.")
         if fitted and input_shape in (None, self.input_shape_) and n_outputs in (
                 None, self._fitted_task().n_outputs):
@@ -135,9 +140,9 @@ class PredictionMixin:
             self._validate_params()
             self._check_architecture()
             input_shape = tuple(int(s) for s in input_shape)
-            if len(input_shape) != 3 or min(input_shape) < 1:
-                raise ValueError(f"input_shape must be (height, width, channels) of positive "
-                                 f"ints, got {input_shape!r}.")
+            if len(input_shape) != len(self._input_axes) or min(input_shape) < 1:
+                raise ValueError(f"input_shape must be ({axes}) of positive ints, got "
+                                 f"{input_shape!r}.")
             with torch.random.fork_rng(devices=[]):
                 module = self._build_module(input_shape, 2 if n_outputs is None else n_outputs)
         return ModelSummary.of(module, input_shape, title=type(self).__name__)

@@ -87,7 +87,8 @@ class Regression:
         return outputs.double() * scale + mean
 
     def check_learned(self, name: str, outputs: torch.Tensor, targets: torch.Tensor,
-                      reported: float | None, *, max_epochs: int, lr: float) -> None:
+                      reported: float | None, *, max_epochs: int, lr: float,
+                      samples: str = "images") -> None:
         """Warns when eval-mode predictions of training images explain no more than their
         mean does (R² <= 0), or clearly less than training reported."""
         residual = ((outputs.double() - targets.double()) ** 2).sum(0)
@@ -95,7 +96,8 @@ class Regression:
         r2 = float(torch.where(variance > 0, 1 - residual / variance.clamp_min(1e-300),
                                torch.zeros_like(variance)).mean())
         warn_unless_learned(name, r2, 0.0, reported, ("the mean of the targets", "the mean"),
-                             n=len(targets), max_epochs=max_epochs, lr=lr, metric="R²")
+                             n=len(targets), max_epochs=max_epochs, lr=lr, metric="R²",
+                             samples=samples)
 
 
 class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):
@@ -119,8 +121,9 @@ class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):
 
         Parameters
         ----------
-        X : array-like of images
-            As in :meth:`fit`; the image shape must not change between calls.
+        X : array-like of images, or of series
+            As in :meth:`fit`; the image shape (the series' channels) must not change
+            between calls.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets; the first call's mean and standard deviation standardise all calls'.
 
@@ -132,12 +135,13 @@ class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):
         return self._fit(X, y, epochs=1, warm=True)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted targets for images ``X``.
+        """Predicted targets for ``X``.
 
         Parameters
         ----------
-        X : array-like of images
-            Of the same height, width and channels as the training images.
+        X : array-like of images, or of series
+            As in :meth:`fit`: images of the training images' height, width and channels;
+            series of the training series' channels.
 
         Returns
         -------
@@ -149,7 +153,7 @@ class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):
         return values if self.outputs_2d_ else values[:, 0]
 
     def score(self, X, y, sample_weight=None) -> float:
-        """R² of the predictions for images ``X`` against the true targets ``y``.
+        """R² of the predictions for ``X`` against the true targets ``y``.
 
         Scikit-learn's :func:`sklearn.metrics.r2_score`, averaged uniformly over outputs
         when there are several: 1.0 is perfect, 0.0 is what predicting the mean of ``y``
@@ -157,12 +161,13 @@ class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):
 
         Parameters
         ----------
-        X : array-like of images
-            Of the same height, width and channels as the training images.
+        X : array-like of images, or of series
+            As in :meth:`fit`: images of the training images' height, width and channels;
+            series of the training series' channels.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             True targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the images in the score.
+            Weights of the samples in the score.
 
         Returns
         -------

@@ -20,15 +20,15 @@ __all__ = ["warn_unless_learned"]
 
 def warn_unless_learned(name: str, score: float, baseline: float, reported: float | None,
                          baseline_names: tuple[str, str], *, n: int, max_epochs: int,
-                         lr: float, metric: str = "accuracy") -> None:
+                         lr: float, metric: str = "accuracy", samples: str = "images") -> None:
     """The two warnings of a model that did not learn: no better than a ``baseline`` that
-    ignores the images (``baseline_names``: what it answers, and its short name), or clearly
+    ignores the inputs (``baseline_names``: what it answers, and its short name), or clearly
     worse in eval mode than training ``reported``, beyond the sampling noise of ``n``
-    images."""
+    training ``samples`` ("images", "series")."""
     answer, short = baseline_names
     if score <= baseline and (reported is None or reported <= baseline + 0.05):
         warnings.warn(
-            f"{name} predicts its own training images no better than always answering "
+            f"{name} predicts its own training {samples} no better than always answering "
             f"{answer} ({metric} {score:.3f}, {short} {baseline:.3f}): it has "
             f"not learned. Train longer (max_epochs={max_epochs}), try another learning rate "
             f"(lr={lr}; sklearn_cnn.inspection.lr_find suggests one), or check that X and y "
@@ -37,7 +37,7 @@ def warn_unless_learned(name: str, score: float, baseline: float, reported: floa
             0.05, 2 * math.sqrt(max(reported * (1 - reported), 0.0) / n)):
         # More than 0.05 apart, and more than sampling noise on a small training set.
         warnings.warn(
-            f"{name} predicts its training images with {metric} {score:.3f} in eval "
+            f"{name} predicts its training {samples} with {metric} {score:.3f} in eval "
             f"mode, but training reported {reported:.3f} in the last epoch: predictions "
             "will be worse than the training log suggests. Train longer (max_epochs), "
             "or lower lr or dropout.", ConvergenceWarning, stacklevel=6)

@@ -1,8 +1,10 @@
-"""Batched, seeded, train-only data augmentation.
+"""Batched, seeded, train-only data augmentation, of images and of series.
 
 Augmentation is an estimator parameter (``augment=``), never a transformer: a Pipeline
 would apply a transformer at predict time too, and only once. The estimators apply it to
 each training batch on the device; predict, score and the validation split never see it.
+Images get :class:`Augmentation` (``PRESETS``), series :class:`SeriesAugmentation`
+(``SERIES_PRESETS``); both may add label mixing (:class:`LabelMixing`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["Augmentation", "LabelMixing", "make_augmentation", "make_mixing", "PRESETS"]
+__all__ = ["Augmentation", "LabelMixing", "PRESETS", "SERIES_MIXING", "SERIES_PRESETS",
+           "SeriesAugmentation", "make_augmentation", "make_mixing", "make_series_augmentation"]
 
 
 class Augmentation:
@@ -99,8 +102,9 @@ PRESETS = {
 class _CallableAugmentation:
     """Adapts a user callable or torchvision v2 transform ``f(batch) -> batch``."""
 
-    def __init__(self, transform: Callable):
+    def __init__(self, transform: Callable, layout: str = "(N, C, H, W)"):
         self.transform = transform
+        self.layout = layout
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         # The estimator seeds torch's global RNG for the whole fit, which torchvision uses.
@@ -110,7 +114,7 @@ class _CallableAugmentation:
                    else repr(out) if out is None else f"a {type(out).__name__}")
             raise TypeError(
                 f"augment={self.transform!r} returned {got} for a training batch of shape "
-                f"{tuple(x.shape)} (N, C, H, W). An augment callable must return the "
+                f"{tuple(x.shape)} {self.layout}. An augment callable must return the "
                 "augmented batch: a tensor of the same shape (resize or crop back to the "
                 "input size, and return the result rather than None).")
         return out
@@ -200,16 +204,23 @@ def _parts(augment) -> list:
     return list(augment) if isinstance(augment, (tuple, list)) else [augment]
 
 
-def check_augment(augment) -> None:
-    """Refuse an ``augment`` value that names nothing we know, before any training."""
+def check_augment(augment, *, series: bool = False) -> None:
+    """Refuse an ``augment`` value that names nothing we know (for images, or for
+    ``series``), before any training."""
+    presets, mixing = (SERIES_PRESETS, SERIES_MIXING) if series else (PRESETS, MIXING)
     for part in _parts(augment):
         if callable(part):
             continue
-        if not isinstance(part, str) or (part not in PRESETS and part not in MIXING):
+        if not isinstance(part, str) or (part not in presets and part not in mixing):
+            other = ("" if not isinstance(part, str) or part not in (
+                PRESETS if series else SERIES_PRESETS) else
+                f" ({part!r} is for {'images' if series else 'series'})")
+            example = "('standard', 'mixup')"
             raise ValueError(
-                f"Unknown augment={augment!r}: each entry must be one of "
-                f"{sorted(PRESETS) + list(MIXING)}, a callable or a torchvision v2 transform; "
-                "combine them in a tuple, e.g. augment=('standard', 'mixup').")
+                f"Unknown augment={augment!r}{other}: each entry must be one of "
+                f"{sorted(presets) + list(mixing)}, or a callable"
+                f"{'' if series else ' or a torchvision v2 transform'}; combine them in a "
+                f"tuple, e.g. augment={example}.")
 
 
 class _Compose:
@@ -278,3 +289,152 @@ def make_mixing(augment, n_classes: int) -> LabelMixing | None:
     if "mixup" not in parts and "cutmix" not in parts:
         return None
     return LabelMixing(n_classes, mixup="mixup" in parts, cutmix="cutmix" in parts)
+
+
+# ------------------------------------------------------------------------------ series
+class SeriesAugmentation:
+    """Per-series random window slicing, time warping, scaling and jitter of a batch of
+    series (N, C, T), NaN-padded at the end where they are shorter than the longest.
+
+    Each series gets its own random draw, from the generator it is given (seeded by the
+    estimator's ``random_state``), in a few batched tensor operations; its padding stays
+    padding and its length stays its own. The input is never modified in place.
+
+    Parameters
+    ----------
+    slicing : float, default=0.0
+        Window slicing (Le Guennec et al. 2016): a window of ``1 - slicing`` of the series,
+        at a random place, stretched back to the series' length.
+    warp : float, default=0.0
+        Time warping (Um et al. 2017): the series resampled along a smooth random time axis
+        whose speed varies around 1 with this standard deviation, at 4 knots.
+    scaling : float, default=0.0
+        Multiply each channel of each series by a factor drawn from N(1, scaling).
+    jitter : float, default=0.0
+        Add Gaussian noise of this standard deviation, relative to each channel's own
+        standard deviation over the series.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.augmentation import SeriesAugmentation
+    >>> batch = torch.randn(4, 2, 30)
+    >>> batch[0, :, 20:] = float("nan")              # the first series has 20 time points
+    >>> out = SeriesAugmentation(slicing=0.1, jitter=0.03)(batch, torch.Generator().manual_seed(0))
+    >>> out.shape, int((~out[0, 0].isnan()).sum())
+    (torch.Size([4, 2, 30]), 20)
+    """
+
+    def __init__(self, *, slicing=0.0, warp=0.0, scaling=0.0, jitter=0.0):
+        self.slicing = slicing
+        self.warp = warp
+        self.scaling = scaling
+        self.jitter = jitter
+
+    def __repr__(self) -> str:
+        return (f"SeriesAugmentation(slicing={self.slicing}, warp={self.warp}, "
+                f"scaling={self.scaling}, jitter={self.jitter})")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n, channels, length = x.shape
+        device = x.device
+        real = ~torch.isnan(x[:, :1])                              # (N, 1, T)
+        lengths = real.sum(-1).clamp_min(1)                        # (N, 1)
+        if self.slicing or self.warp:
+            x = _resample(x, self._positions(lengths, length, generator, device), lengths)
+        if self.scaling:
+            factor = 1 + self.scaling * torch.randn(n, channels, 1, generator=generator,
+                                                   device=device)
+            x = x * factor
+        if self.jitter:
+            values = torch.where(real, x, torch.zeros((), device=device))
+            mean = values.sum(-1, keepdim=True) / lengths[..., None]
+            spread = (((values - mean) * real) ** 2).sum(-1, keepdim=True) / lengths[..., None]
+            noise = torch.randn(x.shape, generator=generator, device=device)
+            x = x + self.jitter * spread.sqrt() * noise
+        return x
+
+    def _positions(self, lengths, length, generator, device) -> torch.Tensor:
+        """Where each output time point reads the series, (N, T), within [0, length - 1]."""
+        n = len(lengths)
+        last = (lengths - 1).to(torch.float32)                     # (N, 1)
+        t = torch.arange(length, device=device, dtype=torch.float32)[None, :]
+        u = (t / last.clamp_min(1)).clamp(0, 1)                   # 0..1 over the series
+        if self.warp:
+            knots = 4
+            speed = (1 + self.warp * torch.randn(n, knots + 1, generator=generator,
+                                                 device=device)).clamp_min(0.1)
+            where = u * knots
+            index = where.floor().long().clamp(max=knots - 1)
+            frac = where - index
+            local = speed.gather(1, index) * (1 - frac) + speed.gather(1, index + 1) * frac
+            local = torch.where(t <= last, local, torch.zeros((), device=device))
+            elapsed = local.cumsum(1) - local[:, :1]
+            u = elapsed / elapsed.gather(1, last.long()).clamp_min(1e-6)
+        if self.slicing:
+            start = torch.rand(n, 1, generator=generator, device=device) * self.slicing
+            u = start + u * (1 - self.slicing)
+        return u.clamp(0, 1) * last
+
+
+def _resample(x: torch.Tensor, positions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``x`` read at fractional ``positions`` (N, T) by linear interpolation, each series
+    within its own length; NaN again after it."""
+    last = (lengths - 1).long()                                    # (N, 1)
+    low = positions.floor().long().clamp(min=0)
+    low = torch.minimum(low, last)
+    high = torch.minimum(low + 1, last)
+    weight = (positions - low)[:, None, :]
+    index_low = low[:, None, :].expand(-1, x.shape[1], -1)
+    index_high = high[:, None, :].expand(-1, x.shape[1], -1)
+    out = x.gather(2, index_low) * (1 - weight) + x.gather(2, index_high) * weight
+    t = torch.arange(x.shape[-1], device=x.device)[None, None, :]
+    return torch.where(t < lengths[..., None], out, torch.full((), float("nan"),
+                                                                device=x.device))
+
+
+SERIES_PRESETS = {
+    "slice": dict(slicing=0.1),
+    "warp": dict(warp=0.2),
+    "scaling": dict(scaling=0.1),
+    "jitter": dict(jitter=0.03),
+    "standard": dict(slicing=0.1, scaling=0.1, jitter=0.03),
+}
+# Label mixing that series take: mixup (cutmix pastes boxes of images).
+SERIES_MIXING = ("mixup",)
+
+
+def make_series_augmentation(augment):
+    """The per-series batch transform for a time-series estimator's ``augment``, or None.
+
+    Parameters
+    ----------
+    augment : None, str, callable, or a tuple of them
+        Preset names ({"slice", "warp", "scaling", "jitter", "standard"}; "standard" is
+        slice, scaling and jitter), callables applied to each float training batch of
+        shape (N, C, T) (NaN after the end of series shorter than the longest), or a tuple
+        of them, applied in order. "mixup" is batch-level label mixing
+        (:func:`make_mixing`), not part of this transform.
+
+    Returns
+    -------
+    callable or None
+        ``transform(batch, generator) -> batch``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_cnn.augmentation import make_series_augmentation
+    >>> make_series_augmentation(("warp", "jitter"))(torch.randn(4, 1, 50), torch.Generator()).shape
+    torch.Size([4, 1, 50])
+    """
+    check_augment(augment, series=True)
+    transforms: list = []
+    for part in _parts(augment):
+        if callable(part):
+            transforms.append(_CallableAugmentation(part, layout="(N, C, T)"))
+        elif part in SERIES_PRESETS:
+            transforms.append(SeriesAugmentation(**SERIES_PRESETS[part]))
+    if not transforms:
+        return None
+    return transforms[0] if len(transforms) == 1 else _Compose(transforms)

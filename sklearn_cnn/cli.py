@@ -7,7 +7,8 @@ import os
 import sys
 
 from ._cli_demo import demo
-from ._cli_files import TASKS, predict, train
+from ._cli_files import TASKS, check_out, predict, train
+from ._cli_series import is_ts_file, train_series
 
 __all__ = ["main"]
 
@@ -15,8 +16,10 @@ DESCRIPTION = (
     "Convolutional networks as scikit-learn estimators, from the command line. 'train' fits "
     "a CNN (or fine-tunes a pretrained backbone) on a folder of images with one sub-folder "
     "per class, or on a CSV file of image paths and targets (classes, label sets or "
-    "numbers), reports a held-out score and saves the model; 'predict' applies a saved "
-    "model to image files or folders; 'demo' trains on scikit-learn's digits."
+    "numbers), or a 1-D CNN on the time series of a .ts file (the UCR/UEA archive's "
+    "format), reports a held-out score and saves the model; 'predict' applies a saved "
+    "model to image files or folders, or to .ts files; 'demo' trains on scikit-learn's "
+    "digits."
 )
 EXIT_STATUS = (
     "exit status: 0 on success; 2 for a user error, described in one line on standard error "
@@ -68,13 +71,17 @@ def parser() -> argparse.ArgumentParser:
                                       "file, deleted at the end)")
 
     p_train = commands.add_parser(
-        "train", help="train on a folder of images or a CSV of image paths and targets",
-        description="Train on DATA and save one model file (an ImageLoader + model "
-                    "Pipeline) that 'predict' and sklearn_cnn.load read.\n\nDATA is a folder "
-                    "with one sub-folder of images per class (DATA/cat/1.jpg ...), or a CSV "
-                    "file with a header row: a column of image paths (relative ones are read "
-                    "from the CSV's folder) and one or more target columns: class labels, 0/1 "
-                    "label columns (multi-label) or numbers (regression).",
+        "train", help="train on a folder of images, a CSV of image paths and targets, or "
+                      "a .ts file of time series",
+        description="Train on DATA and save one model file that 'predict' and "
+                    "sklearn_cnn.load read.\n\nDATA is a folder with one sub-folder of "
+                    "images per class (DATA/cat/1.jpg ...), or a CSV file with a header row: a "
+                    "column of image paths (relative ones are read from the CSV's folder) and "
+                    "one or more target columns: class labels, 0/1 label columns "
+                    "(multi-label) or numbers (regression); the model is an ImageLoader + "
+                    "model Pipeline. Or DATA is a .ts file of the UCR/UEA time-series archive "
+                    "(e.g. GunPoint_TRAIN.ts): a TimeSeriesClassifier learns its class labels, "
+                    "a TimeSeriesRegressor its targets (@targetLabel true).",
         epilog=EXIT_STATUS, formatter_class=_Formatter)
     p_train.add_argument("data", metavar="DATA",
                          help="a folder of DATA/<class>/<image> files, or a CSV file")
@@ -87,8 +94,9 @@ def parser() -> argparse.ArgumentParser:
                               "for trusted use")
     p_train.add_argument("--size", type=_positive(int), default=32,
                          help="resize every image to SIZE x SIZE pixels")
-    p_train.add_argument("--epochs", type=_positive(int), default=20,
-                         help="passes over the training images")
+    p_train.add_argument("--epochs", type=_positive(int),
+                         help="passes over the training data (default: 20 for images, the "
+                              "estimator's 200 for series)")
     p_train.add_argument("--lr", type=_positive(float),
                          help="learning rate (default: the estimator's, 0.002 for a CNN, 0.001 "
                               "with --transfer)")
@@ -96,7 +104,12 @@ def parser() -> argparse.ArgumentParser:
                          help="images per training step (default: 32)")
     p_train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p_train.add_argument("--test-size", type=_fraction, default=0.2,
-                         help="share of the images held out for the reported score")
+                         help="share of the images (series) held out for the reported score")
+    p_train.add_argument("--test-data", metavar="FILE",
+                         help=".ts: a labelled test file (e.g. GunPoint_TEST.ts) to report "
+                              "the score on, instead of holding out --test-size")
+    p_train.add_argument("--architecture", choices=["fcn", "resnet", "inception", "convnet"],
+                         help=".ts: the 1-D network (default: the estimator's, fcn)")
     p_train.add_argument("--transfer", metavar="BACKBONE",
                          help="fine-tune a pretrained backbone (e.g. resnet18) instead of "
                               "training a CNN from scratch")
@@ -119,19 +132,35 @@ def parser() -> argparse.ArgumentParser:
                               "sets, other numbers regression)")
 
     p_predict = commands.add_parser(
-        "predict", help="predict image files or folders with a saved model",
-        description="Predict images with a model saved by 'train'. Writes CSV to standard "
-                    "output (the csv module's quoting), one header row, then one row per image: "
-                    "file,label (classes); file,<label columns> of 0/1 (label sets); or "
-                    "file,<target columns> (regression). --proba adds p_<class> columns.",
+        "predict", help="predict image files or folders, or .ts files, with a saved model",
+        description="Predict images (or series) with a model saved by 'train'. Writes CSV "
+                    "to standard output (the csv module's quoting), one header row, then one "
+                    "row per image: file,label (classes); file,<label columns> of 0/1 (label "
+                    "sets); or file,<target columns> (regression). For a time-series model "
+                    "the inputs are .ts files and each row is one series: file,case,... "
+                    "(case counts the file's series from 0). --proba adds p_<class> columns.",
         epilog=EXIT_STATUS, formatter_class=_Formatter)
     p_predict.add_argument("model", metavar="MODEL",
                            help="a model file written by 'sklearn-cnn train'")
-    p_predict.add_argument("images", metavar="IMAGE", nargs="+",
-                           help="image files, or folders (every image in them and below)")
+    p_predict.add_argument("images", metavar="INPUT", nargs="+",
+                           help="image files, or folders (every image in them and below); .ts "
+                                "files for a time-series model")
     p_predict.add_argument("--proba", action="store_true",
                            help="add each class's (or label's) probability")
     return main_parser
+
+
+def _refuse_image_options(args) -> None:
+    """Options of image training given with a .ts file: say so, rather than ignore them."""
+    given = [flag for flag, value, default in [
+        ("--size", args.size, 32), ("--transfer", args.transfer, None),
+        ("--weights", args.weights, None), ("--on-error", args.on_error, "raise"),
+        ("--path-column", args.path_column, None), ("--target", args.target, None),
+        ("--task", args.task, None)] if value != default]
+    if given:
+        raise ValueError(f"{', '.join(given)}: for images; a .ts file of series takes "
+                         "--epochs, --lr, --batch-size, --device, --architecture, "
+                         "--test-size or --test-data.")
 
 
 def _for_the_cli(message: str) -> str:
@@ -147,8 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             demo(n_jobs=args.n_jobs, quick=args.quick, out=args.out)
+        elif args.command == "train" and is_ts_file(args.data):
+            _refuse_image_options(args)
+            check_out(args.out, force=args.force)
+            train_series(args.data, args.out, epochs=args.epochs, lr=args.lr,
+                         batch_size=args.batch_size, device=args.device,
+                         test_size=args.test_size, test_data=args.test_data,
+                         architecture=args.architecture, output_format=args.format)
         elif args.command == "train":
-            train(args.data, args.out, size=args.size, epochs=args.epochs,
+            if args.test_data is not None or args.architecture is not None:
+                raise ValueError("--test-data and --architecture are for .ts files of time "
+                                 "series; images hold out --test-size.")
+            train(args.data, args.out, size=args.size, epochs=args.epochs or 20,
                   transfer=args.transfer, weights=args.weights, lr=args.lr,
                   batch_size=args.batch_size, device=args.device, test_size=args.test_size,
                   output_format=args.format, force=args.force, on_error=args.on_error,

@@ -36,6 +36,7 @@ from ._onnx_transformers import (
     resizer_shape,
     unreachable,
 )
+from ._series import takes_series
 
 __all__ = ["to_onnx", "register_converters"]
 
@@ -73,13 +74,14 @@ def register_converters() -> None:
         ImageResizer,
         PixelScaler,
     )
+    from .timeseries import TimeSeriesClassifier, TimeSeriesRegressor
     from .transfer import TransferClassifier, TransferRegressor
 
     classifier_options = {"zipmap": [True, False, "columns"], "nocl": [True, False]}
-    for cls in (CNNClassifier, TransferClassifier):
+    for cls in (CNNClassifier, TransferClassifier, TimeSeriesClassifier):
         update_registered_converter(cls, f"SklearnCnn{cls.__name__}", classifier_shape,
                                     classifier_converter, options=classifier_options)
-    for cls in (CNNRegressor, TransferRegressor):
+    for cls in (CNNRegressor, TransferRegressor, TimeSeriesRegressor):
         update_registered_converter(cls, f"SklearnCnn{cls.__name__}", regressor_shape,
                                     regressor_converter)
     for cls, shape, converter in [
@@ -119,13 +121,15 @@ def _check_sample(model, X_sample: np.ndarray) -> None:
             UserWarning, stacklevel=3)
 
 
-def _initial_type(X):
+def _initial_type(X, *, series: bool = False):
     from skl2onnx.common.data_types import FloatTensorType, UInt8TensorType
 
     X = np.asarray(X)
     if X.ndim < 2:
-        raise ValueError(f"X_sample must be a batch of images (or flat rows), got shape "
-                         f"{X.shape}.")
+        raise ValueError(f"X_sample must be a batch of images, series (or flat rows), got "
+                         f"shape {X.shape}.")
+    if series:  # series of any length: the time axis is free
+        return [("X", FloatTensorType([None, *X.shape[1:-1], None]))]
     kind = UInt8TensorType if X.dtype == np.uint8 else FloatTensorType
     return [("X", kind([None, *X.shape[1:]]))]
 
@@ -192,17 +196,24 @@ def to_onnx(model, X_sample, *, target_opset: int | None = None, zipmap: bool = 
     first = model.steps[0][1] if isinstance(model, Pipeline) else model
     if isinstance(first, ImageLoader):
         refuse_loader()
+    final = last_step(model)
+    series = takes_series(final) and first is final
+    _check_sample(model, X_sample)
+    if series:  # a list of unequal lengths: the NaN-padded batch the graph takes
+        from ._series import to_series_array
+
+        padded, as_list = to_series_array(X_sample, estimator=final)
+        univariate = not as_list and np.asarray(X_sample).ndim == 2
+        X_sample = padded[:, 0] if univariate else padded
     X_sample = np.asarray(X_sample)
     if X_sample.dtype != np.uint8:
         X_sample = X_sample.astype(np.float32)
-    _check_sample(model, X_sample)
     options = {}
-    final = last_step(model)
     if zipmap and (not is_classifier(final) or is_multilabel(final)):
         raise ValueError("zipmap=True maps each class to its probability, one class per "
                          "image: it applies to single-label classifiers only. Leave "
                          "zipmap=False.")
     if is_classifier(final):
         options[id(final)] = {"zipmap": zipmap}
-    return skl_to_onnx(model, initial_types=_initial_type(X_sample),
+    return skl_to_onnx(model, initial_types=_initial_type(X_sample, series=series),
                        target_opset=target_opset, options=options or None)

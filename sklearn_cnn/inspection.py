@@ -17,6 +17,7 @@ from torch import nn
 
 from ._base import BaseCNNEstimator
 from ._data import to_compact_tensor, to_float_batch
+from ._series import takes_series
 from ._validation import final_step, last_step, validate_images
 from .networks import ModelSummary, eval_mode, probe
 
@@ -139,9 +140,10 @@ def _default_layer(module: nn.Module, input_shape) -> str:
     return (spatial or [calls[-1][0]])[-1]
 
 
-def class_activation_maps(estimator, X, *, target=None, layer=None, method="gradcam",
+def class_activation_maps(estimator, X, *, target=None, layer=None, method="auto",
                           batch_size=32) -> np.ndarray:
-    """Where in each image the network finds the evidence for a class (Grad-CAM).
+    """Where in each image (or when in each series) the network finds the evidence for a
+    class: Grad-CAM, or CAM over time for series.
 
     Grad-CAM weighs each channel of a convolutional layer's output by the mean gradient of
     the class score with respect to it, sums the weighted channels, keeps the positive
@@ -150,6 +152,12 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     the softmax depends on: with two classes, a class recognised by the absence of the
     other's evidence would otherwise get an empty map); for label sets and regressors, the
     output itself.
+
+    For the time-series estimators the default is Wang, Yan & Oates' class activation map
+    (CAM, 2017): the last convolutional block's channels over time, weighed by the output
+    layer's weights of the class (for single labels, against the mean of the other
+    classes' weights, as Grad-CAM's score here; Grad-CAM where ``hidden_units`` put dense
+    layers between the pooled features and the outputs).
 
     Written here rather than taken from captum (``LayerGradCam``) or pytorch-grad-cam: it is
     a few lines of forward hooks and one ``torch.autograd.grad``, and it must see the
@@ -161,7 +169,7 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     estimator : sklearn-cnn estimator or a Pipeline ending in one
         Fitted (a classifier or a regressor). A Pipeline's steps are applied to ``X`` first,
         as in ``predict``.
-    X : array-like of images
+    X : array-like of images, or of series
         What ``predict`` takes.
     target : label, array-like of labels or None, default=None
         The class to explain (one for all images, or one per image); None explains each
@@ -171,17 +179,20 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     layer : str or None, default=None
         Name of the layer whose output is explained (``dict(module_.named_modules())``);
         None takes the last layer with a spatial output of at least 2×2, the end of the last
-        convolutional block.
-    method : {"gradcam"}, default="gradcam"
-        The method.
+        convolutional block. Images only: series are explained at their network's last
+        block.
+    method : {"auto", "gradcam", "cam"}, default="auto"
+        "gradcam"; or "cam", for series only, whose network must end in one linear layer.
+        "auto" is "gradcam" for images and "cam" for series where it applies.
     batch_size : int, default=32
         Images per forward and backward pass.
 
     Returns
     -------
-    ndarray of shape (n_images, height, width)
+    ndarray of shape (n_images, height, width) or (n_series, n_timepoints)
         Maps in [0, 1] (each scaled from its minimum to its maximum; 0 where a map is
-        flat), at the size of the images the estimator receives; float32.
+        flat), at the size of the images the estimator receives, or over the series' time
+        points (NaN after the end of a series shorter than the longest); float32.
 
     Examples
     --------
@@ -200,9 +211,16 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
     """
     from torch.nn import functional as F
 
-    if method != "gradcam":
-        raise ValueError(f"method={method!r} is not known; use 'gradcam'.")
-    final, images = network_images(estimator, X)
+    if method not in ("auto", "gradcam", "cam"):
+        raise ValueError(f"method={method!r} is not known; use 'auto', 'gradcam' or 'cam'.")
+    final, Xt = _final_and_inputs(estimator, X)
+    if takes_series(final):
+        return _series_maps(final, Xt, target=target, layer=layer, method=method,
+                            batch_size=batch_size)
+    if method == "cam":
+        raise ValueError("method='cam' is for the time-series estimators; images get "
+                         "method='gradcam'.")
+    final, images = network_images(final, Xt)
     module = final.module_
     device = next(module.parameters()).device
     with eval_mode(module):
@@ -235,6 +253,24 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="grad
         scaled = torch.where(span > 1e-12, (cams - low) / span.clamp_min(1e-12),
                              torch.zeros_like(cams))
         return scaled.clamp(0, 1).cpu().numpy().astype(np.float32)
+
+
+def _series_maps(final, X, *, target, layer, method: str, batch_size: int) -> np.ndarray:
+    """CAM (or Grad-CAM) over time for a time-series estimator's series ``X``."""
+    from ._series_maps import linear_head, series_activation_maps
+
+    if layer is not None:
+        raise ValueError(f"layer={layer!r}: series are explained at the network's last "
+                         "convolutional block, the one CAM is defined on; leave layer=None.")
+    if method == "auto":
+        method = "cam" if linear_head(final.module_) else "gradcam"
+    n = len(X)
+    if target is None and _task_kind(final) == "regression":
+        target = 0
+    wanted = None if target is None else _output_indices(final, target, n)
+    return series_activation_maps(final, X, wanted=wanted, method=method,
+                                  softmax=_task_kind(final) == "classification",
+                                  batch_size=batch_size)
 
 
 def _gradcam(module, layer, x, softmax: bool, wanted):

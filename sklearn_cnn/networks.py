@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvNet", "InputAdapter", "ModelSummary", "Standardize", "TransferNet", "eval_mode",
-           "network_input_size", "probe", "uncompiled"]
+__all__ = ["ConvNet", "InputAdapter", "ModelSummary", "Standardize", "TransferNet", "blank_input",
+           "eval_mode", "network_input_size", "probe", "uncompiled"]
 
 
 def uncompiled(module: nn.Module) -> nn.Module:
@@ -52,12 +52,28 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
-def probe(module: nn.Module, input_shape: tuple[int, int, int], layers,
-          hook: Callable) -> None:
-    """Run one blank image of ``input_shape`` (height, width, channels) through the network
-    in eval mode, without gradients, with ``hook`` as forward hook on ``layers``; the mode
-    is restored and the hooks removed. How the layer summary, Grad-CAM's default layer and
-    the precision choice see what each layer receives and returns.
+def blank_input(input_shape: tuple, device=None) -> torch.Tensor:
+    """One blank sample for a network: (1, C, H, W) for images of ``input_shape`` (height,
+    width, channels), (1, C, T) for series of ``input_shape`` (channels, time points).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.networks import blank_input
+    >>> tuple(blank_input((8, 6, 3)).shape), tuple(blank_input((2, 50)).shape)
+    ((1, 3, 8, 6), (1, 2, 50))
+    """
+    if len(input_shape) == 2:
+        return torch.zeros(1, *input_shape, device=device)
+    height, width, channels = input_shape
+    return torch.zeros(1, channels, height, width, device=device)
+
+
+def probe(module: nn.Module, input_shape: tuple, layers, hook: Callable) -> None:
+    """Run one blank sample of ``input_shape`` (height, width, channels of an image, or
+    channels, time points of a series) through the network in eval mode, without
+    gradients, with ``hook`` as forward hook on ``layers``; the mode is restored and the
+    hooks removed. How the layer summary, Grad-CAM's default layer and the precision
+    choice see what each layer receives and returns.
 
     Examples
     --------
@@ -68,12 +84,10 @@ def probe(module: nn.Module, input_shape: tuple[int, int, int], layers,
     >>> shapes
     [torch.Size([1, 4, 8, 8])]
     """
-    height, width, channels = input_shape
     handles = [layer.register_forward_hook(hook) for layer in layers]
     try:
         with eval_mode(module), torch.no_grad():
-            module(torch.zeros(1, channels, height, width,
-                               device=next(module.parameters()).device))
+            module(blank_input(input_shape, device=next(module.parameters()).device))
     finally:
         for handle in handles:
             handle.remove()
@@ -99,12 +113,17 @@ class ModelSummary(str):
         return str(self)
 
     @classmethod
-    def of(cls, module: nn.Module, input_shape: tuple[int, int, int],
-           title: str) -> ModelSummary:
-        """The table of ``module`` for images of ``input_shape`` (height, width, channels)."""
+    def of(cls, module: nn.Module, input_shape: tuple, title: str) -> ModelSummary:
+        """The table of ``module`` for images of ``input_shape`` (height, width, channels),
+        or for series of ``input_shape`` (channels, time points). Output shapes are as
+        torch has them, channels first, without the batch axis: (C, H, W) for images,
+        (C, T) for series."""
         rows = []
+        series = len(input_shape) == 2
 
         def hook(layer, _inputs, output):
+            if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
+                output = output[0]  # a series network's (values, mask)
             shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else "-"
             params = sum(p.numel() for p in layer.parameters(recurse=False))
             rows.append((names[layer], type(layer).__name__, str(shape), params))
@@ -115,10 +134,12 @@ class ModelSummary(str):
         total = sum(p.numel() for p in module.parameters())
         trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
         width_name = max([len(f"{n} ({t})") for n, t, _, _ in rows] + [12])
-        width_shape = max([len(s) for _, _, s, _ in rows] + [12])
-        header = f"{'Layer (type)':<{width_name}}  {'Output shape':<{width_shape}}  {'Param #':>10}"
-        lines = [f"{title}: input (height, width, channels) = {input_shape}", header,
-                 "-" * len(header)]
+        axes = "(C, T)" if series else "(C, H, W)"
+        width_shape = max([len(s) for _, _, s, _ in rows] + [len(f"Output shape {axes}")])
+        header = (f"{'Layer (type)':<{width_name}}  {f'Output shape {axes}':<{width_shape}}  "
+                  f"{'Param #':>10}")
+        described = "(channels, time points)" if series else "(height, width, channels)"
+        lines = [f"{title}: input {described} = {input_shape}", header, "-" * len(header)]
         lines += [f"{f'{n} ({t})':<{width_name}}  {s:<{width_shape}}  {p:>10,}"
                   for n, t, s, p in rows]
         lines += ["-" * len(header), f"Total params: {total:,}",

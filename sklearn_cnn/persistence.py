@@ -43,10 +43,11 @@ def _classes() -> dict:
     from . import preprocessing
     from .classifier import CNNClassifier, CNNRegressor
     from .feature_extraction import PretrainedFeatures
+    from .timeseries import TimeSeriesClassifier, TimeSeriesRegressor
     from .transfer import TransferClassifier, TransferRegressor
 
     classes = [CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor,
-               PretrainedFeatures, Pipeline,
+               TimeSeriesClassifier, TimeSeriesRegressor, PretrainedFeatures, Pipeline,
                *(getattr(preprocessing, name) for name in preprocessing.__all__)]
     return {cls.__name__: cls for cls in classes}
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from torch import nn
 
+from ._series import takes_series
 from .inspection import class_activation_maps, fitted_estimator, network_images, top_losses
 
 __all__ = ["plot_history", "plot_filters", "plot_class_activation_maps", "plot_top_losses",
@@ -190,16 +191,18 @@ def _grid(plt, n, size=2.2, columns=None):
 
 def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
                                max_images=16, alpha=0.45, cmap="jet"):
-    """A grid of images with their class activation maps (Grad-CAM) laid over them.
+    """A grid of images with their class activation maps (Grad-CAM) laid over them; or of
+    series, drawn as lines coloured by their map over time (CAM).
 
-    Each image is titled with the predicted label and its probability, and the true label
-    when ``y`` is given (red when they differ).
+    Each image or series is titled with the predicted label and its probability, and the
+    true label when ``y`` is given (red when they differ). Series are drawn z-normalised,
+    up to three channels one under the other.
 
     Parameters
     ----------
     estimator : sklearn-cnn estimator or a Pipeline ending in one
         Fitted.
-    X : array-like of images
+    X : array-like of images, or of series
     y : array-like or None, default=None
         True labels, for the titles.
     target, layer : see :func:`sklearn_cnn.inspection.class_activation_maps`
@@ -230,8 +233,10 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
     plt = _pyplot()
     X = X[:max_images]
     maps = class_activation_maps(estimator, X, target=target, layer=layer)
-    images = _images_for_display(estimator, X)
     predictions = _predictions(estimator, X)
+    if maps.ndim == 2:  # series
+        return _plot_series_maps(plt, estimator, X, y, maps, predictions, target, cmap)
+    images = _images_for_display(estimator, X)
     fig, axes = _grid(plt, len(maps))
     for i, (ax, image, heat) in enumerate(zip(axes, images, maps)):
         predicted, text = predictions[i]
@@ -245,9 +250,62 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
     return fig
 
 
+def _series_for_display(estimator, X) -> np.ndarray:
+    """The series as the estimator receives them (after a Pipeline's steps), NaN-padded
+    (n, channels, longest)."""
+    from ._series import to_series_array
+
+    final = fitted_estimator(estimator)
+    if hasattr(estimator, "steps") and len(estimator.steps) > 1:
+        X = estimator[:-1].transform(X)
+    return to_series_array(X, estimator=final)[0]
+
+
+def _draw_series(plt, ax, series, heat, title, *, cmap="jet", color="black") -> None:
+    """One series, each of its first three channels z-normalised and shifted apart, as a
+    line coloured by its map over time (if any), as Wang, Yan & Oates drew theirs."""
+    from matplotlib.collections import LineCollection
+
+    length = int((~np.isnan(series[0])).sum())
+    t = np.arange(length)
+    for c, values in enumerate(series[:3, :length]):
+        values = (values - values.mean()) / (values.std() or 1.0) - 3 * c
+        if heat is None:
+            ax.plot(t, values, color="0.2", linewidth=1.2)
+            continue
+        points = np.stack([t, values], axis=1)[:, None, :]
+        ax.add_collection(LineCollection(np.concatenate([points[:-1], points[1:]], axis=1),
+                                         colors=plt.get_cmap(cmap)(heat[:max(1, length - 1)]),
+                                         linewidth=2))
+        ax.autoscale_view()
+    ax.set_title(title, fontsize=9, color=color)
+    ax.set_yticks([])
+    ax.set_xlabel("time", fontsize=8)
+
+
+def _plot_series_maps(plt, estimator, X, y, maps, predictions, target, cmap):
+    """The series of :func:`plot_class_activation_maps`, coloured by their maps."""
+    series = _series_for_display(estimator, X)
+    fig, axes = _grid(plt, len(maps), size=3.2, columns=min(len(maps), 3))
+    for i, ax in enumerate(axes):
+        predicted, text = predictions[i]
+        title = f"pred {text}"
+        wrong = y is not None and _differs(predicted, np.asarray(y)[i])
+        if y is not None:
+            title = f"true {_short(np.asarray(y)[i])}\n" + title
+        _draw_series(plt, ax, series[i], maps[i], title, cmap=cmap,
+                     color="red" if wrong else "black")
+    fig.colorbar(plt.cm.ScalarMappable(cmap=cmap), ax=list(axes), shrink=0.8,
+                 label="class activation")
+    fig.suptitle("When the network finds the evidence (CAM)" + (
+        f" for class {target}" if target is not None and np.ndim(target) == 0 else ""))
+    return fig
+
+
 def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
-    """The ``k`` images with the highest loss, titled predicted / actual / loss / probability
-    of the actual class (fastai's ``plot_top_losses``), with their class activation maps.
+    """The ``k`` images (or series) with the highest loss, titled predicted / actual / loss /
+    probability of the actual class (fastai's ``plot_top_losses``), with their class
+    activation maps.
 
     Parameters
     ----------
@@ -282,16 +340,23 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
     worst = top_losses(estimator, X, y, k=k)
     index = worst.indices
     chosen = X[index] if hasattr(X, "shape") else [X[i] for i in index]
-    images = _images_for_display(estimator, chosen)
     maps = class_activation_maps(estimator, chosen) if with_maps else None
-    fig, axes = _grid(plt, len(index))
+    series = maps is not None and maps.ndim == 2 or (
+        maps is None and takes_series(fitted_estimator(estimator)))
+    shown = (_series_for_display if series else _images_for_display)(estimator, chosen)
+    fig, axes = _grid(plt, len(index), **({"size": 3.2, "columns": min(len(index), 3)}
+                                          if series else {}))
     single_label = "true_probability" in worst
     for i, ax in enumerate(axes):
         title = (f"pred {_short(worst.y_pred[i])} / true {_short(worst.y_true[i])}\n"
                  f"loss {worst.losses[i]:.2f}")
         if single_label:
             title += f" / p(true) {worst.true_probability[i]:.2f}"
-        _draw(ax, images[i], None if maps is None else maps[i], title, alpha=0.5)
+        heat = None if maps is None else maps[i]
+        if series:
+            _draw_series(plt, ax, shown[i], heat, title)
+        else:
+            _draw(ax, shown[i], heat, title, alpha=0.5)
     fig.suptitle("Top losses: predicted / actual / loss" + (
         " / probability of the actual class" if single_label else ""))
     return fig

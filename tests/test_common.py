@@ -3,7 +3,14 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cnn import CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor
+from sklearn_cnn import (
+    CNNClassifier,
+    CNNRegressor,
+    TimeSeriesClassifier,
+    TimeSeriesRegressor,
+    TransferClassifier,
+    TransferRegressor,
+)
 from sklearn_cnn.feature_extraction import PretrainedFeatures
 from sklearn_cnn.preprocessing import (
     ChannelStandardizer,
@@ -37,6 +44,16 @@ ESTIMATORS = [
     TransferClassifier(backbone="mobilenet_v3_small", weights=None, input_size=16,
                        freeze="none", max_epochs=3, lr=0.003, device="cpu", random_state=0),
     PretrainedFeatures(backbone="mobilenet_v3_small", weights=None, input_size=16, device="cpu"),
+    # The checks' tabular rows are univariate series of 1 to 10 time points: a network whose
+    # one convolution sees a single time point takes them all, and per-channel statistics
+    # (not each series' own, which would leave two points only their order) keep what
+    # separates the checks' blobs.
+    TimeSeriesClassifier(architecture="convnet", filters=(8,), kernel_size=1, pooling=None,
+                         normalize="channel", max_epochs=15, lr=0.01, device="cpu",
+                         random_state=0),
+    TimeSeriesRegressor(architecture="convnet", filters=(8,), kernel_size=1, pooling=None,
+                        normalize="channel", max_epochs=15, lr=0.01, device="cpu",
+                        random_state=0),
 ]
 
 _BATCH_SIZE_KERNELS = (
