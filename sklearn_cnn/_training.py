@@ -148,9 +148,11 @@ class Net(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        # skorch's epoch table, without colour codes outside a terminal.
+        # skorch's epoch table, without colour codes outside a terminal; none when nothing
+        # prints it (verbose=0): skorch formats it every epoch all the same.
         return [(name, TerminalPrintLog() if name == "print_log" else callback)
-                for name, callback in super()._default_callbacks]
+                for name, callback in super()._default_callbacks
+                if name != "print_log" or self.verbose]
 
     def initialize(self):
         super().initialize()
@@ -209,13 +211,14 @@ class Net(NeuralNet):
         return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:  # no validation split: nothing to run, no mode to set
+            return
         # skorch sets the mode on every batch, and module.train() recurses through every
         # submodule: ~5% of a training step on small images. Once per epoch is enough.
         self._training_mode_ = None
         self._set_training(training)
         distributed = self.distributed
-        if iterator is None or (torch.device(self.device).type == "cpu"
-                                and distributed is None):
+        if torch.device(self.device).type == "cpu" and distributed is None:
             super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
             return
         # On an accelerator, skorch's per-batch `loss.item()` makes the host wait for the
