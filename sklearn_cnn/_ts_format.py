@@ -121,7 +121,7 @@ def read_ts(path) -> tuple[np.ndarray | list, np.ndarray | None, dict]:
     if tags.get("classlabel"):
         y = np.asarray(labels)
         declared = tags.get("classlabels") or []
-        unknown = sorted(set(y) - set(declared)) if declared else []
+        unknown = sorted({str(v) for v in y} - set(declared)) if declared else []
         if unknown:
             raise ValueError(f"{path}: labels {unknown[:5]} are not among the classes the "
                              f"header declares ({declared}).")

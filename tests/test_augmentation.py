@@ -167,3 +167,52 @@ def test_unknown_augment_entries_are_refused(digits):
     X, y = digits
     with pytest.raises(ValueError, match=r"Unknown augment=\('flip', 'mixer'\)"):
         CNNClassifier(**MIX, augment=("flip", "mixer")).fit(X[:50], y[:50])
+
+
+# ------------------------------------------------------------------------------ series
+def _series(n=32, length=40):
+    t = torch.linspace(0, 1, length)
+    batch = torch.sin(6 * t).expand(n, 2, length).clone()
+    for i in range(0, n, 2):
+        batch[i, :, 25 + i % 10:] = float("nan")  # series of their own lengths
+    return batch
+
+
+@pytest.mark.parametrize("options", [dict(slicing=0.2), dict(warp=0.3), dict(scaling=0.2),
+                                     dict(jitter=0.1)])
+def test_series_augmentation_is_per_series_seeded_and_keeps_lengths(options):
+    from sklearn_cnn.augmentation import SeriesAugmentation
+
+    batch = _series()
+    before = batch.clone()
+    out = SeriesAugmentation(**options)(batch, torch.Generator().manual_seed(0))
+    again = SeriesAugmentation(**options)(batch, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, again, equal_nan=True)
+    torch.testing.assert_close(batch, before, equal_nan=True)  # not in place
+    torch.testing.assert_close(out.isnan(), batch.isnan())  # the padding stays padding
+    changes = (out - batch).nan_to_num().abs().flatten(1).amax(1)
+    assert (changes > 1e-3).all() and changes.unique().numel() > len(batch) // 2
+
+
+def test_slicing_and_warping_keep_the_series_on_its_own_values():
+    from sklearn_cnn.augmentation import SeriesAugmentation
+
+    batch = torch.arange(30.0).expand(4, 1, 30).clone()
+    for options in (dict(slicing=0.2), dict(warp=0.5)):
+        out = SeriesAugmentation(**options)(batch, torch.Generator().manual_seed(1))
+        # a ramp resampled along a monotone time axis: still rising, within its range
+        assert (out.diff(dim=-1) >= -1e-5).all() and out.min() >= 0 and out.max() <= 29
+
+
+def test_series_presets_and_callables_and_what_is_refused():
+    from sklearn_cnn.augmentation import make_series_augmentation
+
+    batch = _series()
+    transform = make_series_augmentation(("standard", lambda x: x * 2))
+    assert transform(batch, torch.Generator()).shape == batch.shape
+    with pytest.raises(TypeError, match="returned None.*\\(N, C, T\\)"):
+        make_series_augmentation(lambda x: None)(batch, torch.Generator())
+    with pytest.raises(ValueError, match="'crop' is for images"):
+        make_series_augmentation(("crop",))
+    with pytest.raises(ValueError, match="'warp' is for series"):
+        make_augmentation(("warp",), input_shape=(8, 8, 1))

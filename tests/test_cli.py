@@ -240,3 +240,44 @@ def test_the_docs_page_names_every_command_and_option():
             for option in action.option_strings:
                 if option not in ("-h", "--help"):
                     assert f"``{option}" in page, (name, option)
+
+
+@pytest.fixture(scope="module")
+def ts_files(tmp_path_factory):
+    """A train and a test .ts file: a bump up or down somewhere in each series."""
+    folder = tmp_path_factory.mktemp("series")
+    rng = np.random.RandomState(0)
+    header = ("@problemName bumps\n@timeStamps false\n@univariate true\n@equalLength true\n"
+              "@classLabel true down up\n@data\n")
+    paths = []
+    for part, n in [("TRAIN", 40), ("TEST", 20)]:
+        lines = []
+        for i in range(n):
+            label = ["down", "up"][i % 2]
+            series = 0.3 * rng.randn(30)
+            where = rng.randint(0, 24)
+            series[where:where + 6] += 2.0 if label == "up" else -2.0
+            lines.append(",".join(f"{v:.4f}" for v in series) + f":{label}")
+        path = folder / f"bumps_{part}.ts"
+        path.write_text(header + "\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+def test_train_and_predict_on_ts_files(ts_files, tmp_path, capsys):
+    train_file, test_file = ts_files
+    model = tmp_path / "series.safetensors"
+    assert main(["train", str(train_file), "--test-data", str(test_file), "--out",
+                 str(model), "--epochs", "15", "--lr", "0.01", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "40 series of 1 channel(s), 30 time points with 2 classes (down, up)" in out
+    accuracy = float(re.search(r"accuracy (\S+) on 20 series", out).group(1))
+    assert accuracy >= 0.9, out
+    assert sklearn_cnn.load(model).architecture == "fcn"
+    assert main(["predict", str(model), str(test_file), "--proba"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["file", "case", "label", "p_down", "p_up"] and len(rows) == 21
+    assert rows[1][:3] == [str(test_file), "0", "down"]
+    # image options with a .ts file, and a .ts file for an image model, are explained
+    assert main(["train", str(train_file), "--size", "64", "--out", str(tmp_path / "x")]) == 2
+    assert "--size: for images" in capsys.readouterr().err

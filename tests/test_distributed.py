@@ -39,7 +39,19 @@ SCRIPT = textwrap.dedent('''
             self.during_training = len(decoded)
 
     spy = Decoding()
-    if mode == "files":
+    if mode == "series":  # a bump up or down somewhere, in series of unequal lengths
+        from sklearn_cnn import TimeSeriesClassifier
+
+        rng = np.random.RandomState(0)
+        y = np.array(["down", "up"] * 48)
+        X = [0.3 * rng.randn(1, 30 + i % 20) for i in range(len(y))]
+        for series, label in zip(X, y):
+            where = rng.randint(0, series.shape[1] - 6)
+            series[0, where:where + 6] += 2.0 if label == "up" else -2.0
+        clf = TimeSeriesClassifier(filters=(8, 16, 8), max_epochs=10, lr=0.01, batch_size=16,
+                                   random_state=0, device="cpu", verbose=0).fit(X, y)
+        score = clf.score(X, y)
+    elif mode == "files":
         X, y = load_image_folder(sys.argv[3], size=8, lazy=True, n_jobs=1)
         clf = CNNClassifier(filters=(8, 16), max_epochs=2, batch_size=8, random_state=0,
                             device="cpu", callbacks=[spy], verbose=0).fit(X, y)
@@ -126,6 +138,15 @@ def test_an_unchanged_script_trains_one_model_across_processes(tmp_path):
     assert first["digest"] == second["digest"]  # the same weights in every process
     assert first["epochs"] == second["epochs"] and first["valid_loss"] == second["valid_loss"]
     assert abs(first["score"] - alone["score"]) <= 0.01, (first["score"], alone["score"])
+
+
+@pytest.mark.slow
+def test_an_unchanged_time_series_script_trains_one_model_across_processes(tmp_path):
+    parallel = _run(tmp_path, str(tmp_path / "series"), "series")
+    assert parallel.returncode == 0, parallel.stderr[-3000:]
+    first, second = _results(tmp_path / "series", [0, 1])
+    assert first["digest"] == second["digest"] and first["epochs"] == second["epochs"] == 10
+    assert first["score"] == second["score"] and first["score"] > 0.9, first["score"]
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ FLOORS = {
     "plot_inspection": (r"held-out accuracy: ([\d.]+)", 0.9),  # 0.994
     "plot_optimizers": (r"adam, lr=0.002: validation accuracy ([\d.]+)", 0.95),  # 0.994
     "plot_regression": (r"held-out R²: CNNRegressor ([\d.]+)", 0.9),  # 0.980
+    "plot_time_series": (r"FCN test accuracy: ([\d.]+)", 0.95),  # 0.993
     "plot_transfer_learning": (r" 1 per photo: pretrained, frozen ([\d.]+)", 0.8),  # 0.926
 }
 

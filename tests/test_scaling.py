@@ -4,10 +4,12 @@ and on image files, and successive halving over epochs."""
 
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
@@ -89,6 +91,24 @@ def test_searches_on_worker_processes_give_the_sequential_results(cluster, tiny)
         scores = cross_validate(CNNClassifier(**FAST), X, y, cv=3, n_jobs=2)
     np.testing.assert_array_equal(scores["test_score"],
                                   cross_validate(CNNClassifier(**FAST), X, y, cv=3)["test_score"])
+
+
+def test_a_time_series_search_on_worker_processes_gives_the_sequential_results(cluster):
+    from sklearn_cnn import TimeSeriesClassifier
+
+    rng = np.random.RandomState(0)
+    X, y = 0.3 * rng.randn(40, 2, 24), np.array(["a", "b"] * 20)
+    X[y == "b", 1, 8:14] += 2.0
+    params = dict(filters=(4, 8, 4), max_epochs=3, lr=0.01, device="cpu", random_state=0,
+                  verbose=0)
+    grid = {"architecture": ["fcn", "convnet"], "dropout": [0.0, 0.5]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 3 epochs: mechanics only
+        sequential = GridSearchCV(TimeSeriesClassifier(**params), grid, cv=2).fit(X, y)
+        with parallel_backend("dask"):
+            on_dask = GridSearchCV(TimeSeriesClassifier(**params), grid, cv=2,
+                                   n_jobs=2).fit(X, y)
+    _same_scores(on_dask, sequential)
 
 
 def test_a_search_over_image_files_ships_paths_not_pixels(cluster, image_files):

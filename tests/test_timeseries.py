@@ -341,3 +341,20 @@ def test_cloned_estimators_refit_identically(bumps, fitted):
     X, y, _ = bumps
     np.testing.assert_array_equal(clone(fitted).fit(X, y).predict_proba(X),
                                   fitted.predict_proba(X))
+
+
+# ------------------------------------------------------------------ real archive data
+@pytest.mark.slow
+@pytest.mark.parametrize("name, floor", [
+    # Fawaz et al. (2019) report FCN 1.00 on GunPoint and 0.99 on JapaneseVowels (their
+    # version of it); MiniRocket gets 0.993 and 0.989 (benchmarks/bench_timeseries.py).
+    ("GunPoint", 0.98),
+    ("JapaneseVowels", 0.97),  # 12 channels, 7 to 29 time points: a list of series
+])
+def test_the_defaults_on_archive_data(name, floor):
+    pytest.importorskip("aeon")
+    from sklearn_cnn.datasets import load_ts_dataset
+
+    X_train, X_test, y_train, y_test = load_ts_dataset(name)
+    clf = TimeSeriesClassifier(random_state=0, device="cpu", verbose=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= floor
