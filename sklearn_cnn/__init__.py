@@ -5,7 +5,7 @@ image operations; the estimators drop into Pipelines, GridSearchCV, cross-valida
 joblib persistence like any other scikit-learn model.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Imported on first use (PEP 562): `import sklearn_cnn` and `sklearn-cnn --help` stay fast,
 # and torch, scikit-learn, skorch and torchvision load only where they are needed.

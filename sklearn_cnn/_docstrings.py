@@ -177,8 +177,11 @@ CONVNET_PARAMETERS = """\
         Output channels of each convolutional block; one block per entry.
     kernel_size : int, default=3
         Convolution kernel size (odd).
-    pooling : {"max", "avg"} or None, default="max"
-        2×2 pooling after each block; None downsamples with stride-2 convolutions.
+    pooling : {"max", "avg", "stride"}, None or a tuple of them, default="max"
+        Downsampling after each block, one value for all or one per block: 2×2 max or
+        average pooling, a stride-2 convolution, or None for none. Keras' Conv → Pool →
+        Conv → Pool → Conv (no pooling after the last block) is ``("max", "max", None)``.
+        (Before version 0.3, a single None meant "stride".)
     batch_norm : bool, default=True
         Batch normalisation after each convolution.
     dropout : float, default=0.25

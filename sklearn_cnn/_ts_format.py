@@ -7,6 +7,8 @@ A ``.ts`` file has a header of ``@tag value`` lines (``@problemName``, ``@timeSt
 channels separated by ``:``, the class label or target last. ``?`` (or ``NaN``) is a
 missing value. The format is described at timeseriesclassification.com and in aeon's
 ``load_from_ts_file``, which this reader agrees with on the archive's files.
+
+:mod:`sklearn_cnn.datasets` offers :func:`load_ts_file` and :func:`load_ts_dataset`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_ts"]
+__all__ = ["load_ts_dataset", "load_ts_file", "read_ts"]
 
 _TRUE = {"true": True, "false": False}
 
@@ -143,3 +145,114 @@ def _report_missing(series: list[np.ndarray], path: Path) -> None:
             f"series (e.g. series {missing[:5]}); they are NaN here. The time-series "
             "estimators take complete series: fill the gaps (e.g. interpolate along time) "
             "or drop those series before fitting.", UserWarning, stacklevel=3)
+
+
+# -------------------------------------------------- the loaders sklearn_cnn.datasets offers
+def load_ts_file(path):
+    """Read a ``.ts`` file of the UCR/UEA time-series archive.
+
+    Univariate and multivariate series, of equal or unequal lengths, with class labels
+    (``@classLabel true``), regression targets (``@targetLabel true``) or neither. Missing
+    values (``?``) become NaN, with a warning that counts them (the estimators take
+    complete series). aeon and sktime are not needed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of ndarray
+        The series, float64: one array when all have one length (aeon's layout), else a
+        list of (n_channels, n_timepoints_i) arrays, which the time-series estimators
+        take as they are.
+    y : ndarray of shape (n_cases,) or None
+        Class labels as strings, or targets as floats, or None for a file without them.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_cnn.datasets import load_ts_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.ts")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("@problemName tiny\\n@univariate true\\n@equalLength false\\n"
+    ...                 "@classLabel true a b\\n@data\\n1,2,3:a\\n4,5:b\\n")
+    >>> X, y = load_ts_file(path)
+    >>> [x.shape for x in X], y.tolist()
+    ([(1, 3), (1, 2)], ['a', 'b'])
+    """
+    X, y, _ = read_ts(path)
+    return X, y
+
+
+def _aeon_data_folder() -> Path | None:
+    """The folder of the data sets aeon's wheel ships, without importing aeon."""
+    from importlib.util import find_spec
+
+    spec = find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+
+
+def load_ts_dataset(name, split=None, *, folder=None):
+    """A UCR/UEA archive data set by name, from ``.ts`` files on this machine.
+
+    Looks for ``<name>_TRAIN.ts`` and ``<name>_TEST.ts`` in ``folder`` (and in
+    ``folder/<name>``), or, without ``folder``, among the data sets that aeon's wheel
+    ships (``pip install aeon``; read as files, aeon is not imported): ArrowHead,
+    BasicMotions, GunPoint, ItalyPowerDemand, JapaneseVowels, OSULeaf,
+    PickupGestureWiimoteZ and ACSF1 for classification, Covid3Month and CardanoSentiment
+    for regression. Nothing is downloaded.
+
+    Parameters
+    ----------
+    name : str
+        The data set, as the archive spells it ("GunPoint").
+    split : {"train", "test"} or None, default=None
+        One split, or both.
+    folder : str, os.PathLike or None, default=None
+        Where the files are (e.g. unzipped from timeseriesclassification.com).
+
+    Returns
+    -------
+    X, y
+        With ``split`` given: the split's series and labels or targets (see
+        :func:`load_ts_file`).
+    X_train, X_test, y_train, y_test
+        With ``split=None``, in the order of scikit-learn's ``train_test_split``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.datasets import load_ts_dataset
+    >>> X_train, X_test, y_train, y_test = load_ts_dataset("GunPoint")  # doctest: +SKIP
+    >>> X_train.shape, X_test.shape, sorted(set(y_train))  # doctest: +SKIP
+    ((50, 1, 150), (150, 1, 150), ['1', '2'])
+    """
+    if split not in (None, "train", "test"):
+        raise ValueError(f"split must be 'train', 'test' or None (both), got {split!r}.")
+    bundled = _aeon_data_folder()
+    places = [Path(folder), Path(folder) / name] if folder is not None else (
+        [bundled / name] if bundled is not None else [])
+    found = {}
+    for part in ("train", "test"):
+        for place in places:
+            candidate = place / f"{name}_{part.upper()}.ts"
+            if candidate.is_file():
+                found[part] = candidate
+                break
+    wanted = ("train", "test") if split is None else (split,)
+    missing = [part for part in wanted if part not in found]
+    if missing:
+        where = ", ".join(str(p) for p in places) or "nowhere: aeon is not installed"
+        raise FileNotFoundError(
+            f"No {name}_{missing[0].upper()}.ts in {where}. Download {name} from "
+            "timeseriesclassification.com (the .ts files), unzip it and pass "
+            "folder=<where>; or pip install aeon, whose wheel ships a few archive sets "
+            "(GunPoint, ItalyPowerDemand, ArrowHead, BasicMotions, JapaneseVowels, ...).")
+    if split is not None:
+        return load_ts_file(found[split])
+    X_train, y_train = load_ts_file(found["train"])
+    X_test, y_test = load_ts_file(found["test"])
+    return X_train, X_test, y_train, y_test

@@ -14,7 +14,20 @@ from ._data import channel_statistics
 from ._regression import CNNRegressorBase
 from .networks import ConvNet
 
-__all__ = ["CNNClassifier", "CNNRegressor"]
+__all__ = ["CNNClassifier", "CNNRegressor", "check_pooling"]
+
+
+def check_pooling(pooling, *, n_blocks: int) -> None:
+    """``pooling`` as one of its values, or a sequence of one per block."""
+    if pooling is None or isinstance(pooling, str):
+        return
+    allowed = ("max", "avg", "stride", None)
+    if len(pooling) != n_blocks or any(p not in allowed for p in pooling):
+        raise ValueError(
+            f"pooling={tuple(pooling)!r} must give one of 'max', 'avg', 'stride' or None for "
+            f"each of the {n_blocks} blocks of filters, or one value for all; e.g. "
+            f"pooling=('max',) * {max(n_blocks - 1, 0)} + (None,) pools after every block but "
+            "the last.")
 
 
 def _check_positive_ints(name: str, values, *, allow_empty: bool, example: str) -> None:
@@ -32,7 +45,7 @@ class _ConvNetEstimator:
     _parameter_constraints: dict = {
         "filters": [tuple, list],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "pooling": [None, StrOptions({"max", "avg"})],
+        "pooling": [None, StrOptions({"max", "avg", "stride"}), tuple, list],
         "batch_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "hidden_units": [tuple, list],
@@ -47,6 +60,7 @@ class _ConvNetEstimator:
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (3, 5, 7, ...) so that 'same' padding "
                              f"keeps the image size, got {self.kernel_size}.")
+        check_pooling(self.pooling, n_blocks=len(self.filters))
 
     def _build_module(self, input_shape: tuple[int, int, int], n_outputs: int, *,
                       images: np.ndarray | None = None, config: dict | None = None
@@ -58,7 +72,7 @@ class _ConvNetEstimator:
             input_size=(height, width),
             filters=tuple(self.filters),
             kernel_size=self.kernel_size,
-            pooling=self.pooling,
+            pooling=tuple(self.pooling) if isinstance(self.pooling, list) else self.pooling,
             batch_norm=self.batch_norm,
             dropout=self.dropout,
             hidden_units=tuple(self.hidden_units),

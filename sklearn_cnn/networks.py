@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ConvNet", "InputAdapter", "ModelSummary", "Standardize", "TransferNet", "blank_input",
-           "eval_mode", "network_input_size", "probe", "uncompiled"]
+           "eval_mode", "network_input_size", "per_block", "probe", "uncompiled"]
 
 
 def uncompiled(module: nn.Module) -> nn.Module:
@@ -185,12 +185,27 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+def per_block(pooling, n_blocks: int) -> list:
+    """``pooling`` as one value per block: a single value (None: no downsampling) for every
+    block, or the sequence given.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.networks import per_block
+    >>> per_block("max", 2), per_block(None, 2), per_block(("max", None), 2)
+    (['max', 'max'], [None, None], ['max', None])
+    """
+    if pooling is None or isinstance(pooling, str):
+        return [pooling] * n_blocks
+    return list(pooling)
+
+
 class ConvNet(nn.Module):
     """Conv → (BatchNorm) → ReLU → pool blocks, global average pooling, dropout, dense head.
 
     The first layer, :class:`Standardize`, holds the per-channel input statistics that
     :class:`~sklearn_cnn.CNNClassifier` learns from the training images. The blocks adapt
-    to the input size: a dimension is pooled only while it is at least 2 pixels, so an 8×8
+    to the input size: a dimension is halved only while it is at least 2 pixels, so an 8×8
     digit and a 224×224 photo both work with the same ``filters``.
 
     Parameters
@@ -205,8 +220,10 @@ class ConvNet(nn.Module):
         Output channels of each convolutional block.
     kernel_size : int, default=3
         Convolution kernel size, odd ("same" padding).
-    pooling : {"max", "avg"} or None, default="max"
-        Downsampling after each block; None uses stride-2 convolutions instead.
+    pooling : {"max", "avg", "stride"}, None, or a sequence of them, default="max"
+        Downsampling after each block (one value for all, or one per block): 2×2 max or
+        average pooling, a stride-2 convolution, or None for none (Keras' Conv → Pool →
+        Conv → Pool → Conv is ``("max", "max", None)``).
     batch_norm : bool, default=True
         Batch normalisation after each convolution.
     dropout : float, default=0.0
@@ -231,7 +248,7 @@ class ConvNet(nn.Module):
         input_size: tuple[int, int],
         filters: Sequence[int] = (32, 64, 128),
         kernel_size: int = 3,
-        pooling: str | None = "max",
+        pooling: str | None | Sequence[str | None] = "max",
         batch_norm: bool = True,
         dropout: float = 0.0,
         hidden_units: Sequence[int] = (),
@@ -241,10 +258,10 @@ class ConvNet(nn.Module):
         self.standardize = Standardize(in_channels)
         layers: list[nn.Module] = []
         channels = in_channels
-        for n_filters in filters:
+        for n_filters, mode in zip(filters, per_block(pooling, len(filters))):
             # Halve each dimension that still has at least 2 pixels.
             step = (2 if height >= 2 else 1, 2 if width >= 2 else 1)
-            stride = step if pooling is None else 1
+            stride = step if mode == "stride" else 1
             layers.append(
                 nn.Conv2d(channels, n_filters, kernel_size, stride=stride,
                           padding=kernel_size // 2, bias=not batch_norm)
@@ -252,12 +269,12 @@ class ConvNet(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm2d(n_filters))
             layers.append(nn.ReLU(inplace=True))
-            if pooling is not None and step != (1, 1):
-                pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+            if mode in ("max", "avg") and step != (1, 1):
+                pool = nn.MaxPool2d if mode == "max" else nn.AvgPool2d
                 layers.append(pool(step))
-            if pooling is None:  # an odd kernel with stride 2 and "same" padding: ceil(n / 2)
+            if mode == "stride":  # an odd kernel with stride 2 and "same" padding: ceil(n / 2)
                 height, width = -(-height // step[0]), -(-width // step[1])
-            else:
+            elif mode is not None:
                 height, width = height // step[0], width // step[1]
             channels = n_filters
         self.features = nn.Sequential(*layers)

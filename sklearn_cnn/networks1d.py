@@ -21,6 +21,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .networks import per_block
+
 __all__ = ["ARCHITECTURES", "ConvNet1d", "FCN", "InceptionNet1d", "MaskedBatchNorm1d",
            "ResNet1d", "SeriesInput", "masked_average", "padding_free"]
 
@@ -281,21 +283,6 @@ class _Downsample(nn.Module):
         real = _pairs(mask).all(-1)
         pooled = _pairs(x).amax(-1) if self.mode == "max" else _pairs(x).mean(-1)
         return pooled * real, real
-
-
-def per_block(pooling, n_blocks: int) -> list:
-    """``pooling`` as one value per block: a single value (or None, no downsampling) for
-    every block, or the sequence given.
-
-    Examples
-    --------
-    >>> from sklearn_cnn.networks1d import per_block
-    >>> per_block("max", 2), per_block(None, 2), per_block(("max", None), 2)
-    (['max', 'max'], [None, None], ['max', None])
-    """
-    if pooling is None or isinstance(pooling, str):
-        return [pooling] * n_blocks
-    return list(pooling)
 
 
 class ConvNet1d(_SeriesNet):

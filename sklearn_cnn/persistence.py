@@ -30,7 +30,9 @@ import torch
 __all__ = ["save", "load"]
 
 FORMAT = "sklearn-cnn"
-FORMAT_VERSION = 1
+# 2 (sklearn-cnn 0.3): CNNClassifier's pooling=None means no pooling; files of version 1
+# meant stride-2 convolutions by it, and are read so (see _migrate).
+FORMAT_VERSION = 2
 _DOC_KEY = "sklearn_cnn"
 _SUM_KEY = "sklearn_cnn_sha256"
 
@@ -414,11 +416,23 @@ def load(path, *, device=None):
                 f"{path} was written by a newer sklearn-cnn (format version "
                 f"{doc['format_version']}, versions {doc.get('versions')}); this one reads "
                 f"version {FORMAT_VERSION}. Upgrade sklearn-cnn to load it.")
-        return _build(doc["model"], "", tensors, device)
+        return _build(_migrate(doc["model"], doc.get("format_version", 0)), "", tensors,
+                      device)
     except (_Corrupt, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path} has a model description that sklearn-cnn does not know "
                          f"({exc}); it was not written by sklearn_cnn.save, or was "
                          "altered.") from exc
+
+
+def _migrate(node: dict, format_version: int) -> dict:
+    """A model description of an older format in this version's terms: the same network."""
+    if format_version < 2:
+        if node.get("class") in ("CNNClassifier", "CNNRegressor") and (
+                "pooling" in node.get("params", {}) and node["params"]["pooling"] is None):
+            node["params"]["pooling"] = "stride"
+        for step in node.get("steps", []):
+            _migrate(step[1], format_version)
+    return node
 
 
 def _build(node: dict, prefix: str, tensors: dict, device):

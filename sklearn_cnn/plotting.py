@@ -27,18 +27,22 @@ def _pyplot():
 
 
 
-def plot_history(estimator, *, axes=None):
+def plot_history(estimator, *, ax=None, axes=None):
     """Train/validation loss and accuracy (R² for regressors) per epoch.
 
     Validation curves appear when the estimator held out a validation split
-    (``early_stopping=True``); the epoch whose weights early stopping restored is marked.
+    (``validation_fraction``, or ``early_stopping=True``); the epoch whose weights early
+    stopping restored is marked.
 
     Parameters
     ----------
     estimator : sklearn-cnn estimator or a Pipeline ending in one
         A fitted estimator.
+    ax : pair of matplotlib Axes, default=None
+        Where to draw loss and accuracy; None makes a new figure. (``ax=`` as in every
+        function of this module and in matplotlib.)
     axes : pair of matplotlib Axes, default=None
-        Where to draw loss and accuracy; None makes a new figure.
+        The former name of ``ax``, deprecated: it warns.
 
     Returns
     -------
@@ -61,6 +65,14 @@ def plot_history(estimator, *, axes=None):
     """
     plt = _pyplot()
     history = fitted_estimator(estimator).history_
+    if axes is not None:
+        import warnings
+
+        warnings.warn("plot_history(axes=...) is now plot_history(ax=...), as in the other "
+                      "plotting functions; axes= will be removed in 0.4.", FutureWarning,
+                      stacklevel=2)
+        ax = axes if ax is None else ax
+    axes = ax
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     fig = axes[0].figure

@@ -29,6 +29,7 @@ from .augmentation import (
     make_mixing,
     make_series_augmentation,
 )
+from .classifier import check_pooling
 from .networks1d import ARCHITECTURES, DEFAULTS, fcn_kernel_sizes, padding_free
 
 __all__ = ["TimeSeriesClassifier", "TimeSeriesRegressor"]
@@ -86,12 +87,8 @@ class _SeriesEstimator:
             if not isinstance(kernel, Integral) or kernel % 2 == 0:
                 raise ValueError(f"kernel_size must be one odd int for architecture='convnet' "
                                  f"('same' padding keeps the length), got {kernel!r}.")
-            pooling = self.pooling
-            if isinstance(pooling, (tuple, list)) and (len(pooling) != len(filters) or not all(
-                    p in (None, "max", "avg", "stride") for p in pooling)):
-                raise ValueError(f"pooling={pooling!r} must give one of 'max', 'avg', 'stride' "
-                                 f"or None for each of the {len(filters)} blocks of filters="
-                                 f"{filters}, or one value for all.")
+            check_pooling(self.pooling, n_blocks=len(filters))
+            pooling = tuple(self.pooling) if isinstance(self.pooling, list) else self.pooling
             return {**params, "kernel_size": int(kernel), "pooling": pooling}
         if self.pooling != "max":
             raise ValueError(f"pooling={self.pooling!r} applies to architecture='convnet' only: "

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -56,11 +57,25 @@ def test_adapts_to_image_size(size, without_learning_check):
 def test_one_pixel_high_strips_and_stride_pooling(without_learning_check):
     # 2-D tabular rows that are no perfect square are 1×F strips: pooling must cope.
     X = np.random.RandomState(0).normal(size=(20, 5))
-    for pooling in ["max", "avg", None]:
+    for pooling in ["max", "avg", "stride", None]:
         with without_learning_check():
             clf = CNNClassifier(**FAST, pooling=pooling).fit(X, [0, 1] * 10)
         assert clf.input_shape_ == (1, 5, 1)
         assert clf.predict(X).shape == (20,)
+
+
+def test_the_lessons_network_pools_after_all_blocks_but_the_last():
+    # Keras' Conv32 → Pool → Conv64 → Pool → Conv128 → global average pooling
+    clf = CNNClassifier(filters=(32, 64, 128), pooling=("max", "max", None), batch_norm=False)
+    text = str(clf.summary(input_shape=(32, 32, 3)))
+    assert "Output shape (C, H, W)" in text
+    shapes = re.findall(r"\(Conv2d\)\s+(\([\d, ]+\))", text)
+    assert shapes == ["(32, 32, 32)", "(64, 16, 16)", "(128, 8, 8)"]
+    assert "BatchNorm" not in text
+    with pytest.raises(ValueError, match="one of 'max', 'avg', 'stride' or None for each of "
+                                         "the 3 blocks"):
+        CNNClassifier(filters=(8, 8, 8), pooling=("max", None)).fit(np.zeros((4, 8, 8)),
+                                                                   [0, 1] * 2)
 
 
 def test_random_state_is_bit_identical_and_leaves_global_rng(tiny):

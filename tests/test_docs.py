@@ -1,5 +1,7 @@
 """The figures the docs state, as a newcomer runs them."""
 
+import re
+
 import joblib
 import numpy as np
 import pytest
@@ -29,3 +31,39 @@ def test_the_quick_start_cross_validation_line():
     assert round(svc, 3) == 0.963
     assert 0.97 <= cnn <= 0.98 and cnn > svc, cnn
     np.testing.assert_allclose(cnn, 0.974, atol=0.0015)  # 0.973 or 0.975
+
+
+def _python_blocks(page):
+    """The ``.. code-block:: python`` blocks of a reST page, in order, dedented."""
+    import textwrap
+    from pathlib import Path
+
+    lines = (Path(__file__).parents[1] / "docs" / page).read_text().splitlines()
+    blocks, current = [], None
+    for line in lines + [""]:
+        if line.strip() == ".. code-block:: python":
+            current = []
+        elif current is not None:
+            if line and not line.startswith("   "):
+                blocks.append(textwrap.dedent("\n".join(current)))
+                current = None
+            else:
+                current.append(line)
+    return blocks
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the page states the CPU's figures")
+def test_the_time_series_guide_runs_as_a_newcomer_reads_it(capsys):
+    # docs/user_guide/timeseries.rst, each code block in order in one namespace, as a
+    # newcomer pastes them; the figures the page states are what they print.
+    pytest.importorskip("aeon")  # the archive sets come in its wheel
+    blocks = _python_blocks("user_guide/timeseries.rst")
+    assert len(blocks) >= 5
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "timeseries.rst", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "GunPoint test accuracy: 1.000" in out
+    assert float(re.search(r"unequal lengths: accuracy ([\d.]+)", out).group(1)) >= 0.9
+    assert "Output shape (C, T)" in out and "(4, 150) 0.0..1.0" in out

@@ -20,6 +20,7 @@ FLOORS = {
     "plot_filters": (r"from scratch: test accuracy ([\d.]+)", 0.9),  # 1.000
     "plot_image_folder": (r"held-out accuracy on \d+ files: ([\d.]+)", 0.9),  # 1.000
     "plot_inspection": (r"held-out accuracy: ([\d.]+)", 0.9),  # 0.994
+    "plot_lesson": (r"20 images per class: pretrained, frozen ([\d.]+)", 0.7),  # 0.824
     "plot_optimizers": (r"adam, lr=0.002: validation accuracy ([\d.]+)", 0.95),  # 0.994
     "plot_regression": (r"held-out R²: CNNRegressor ([\d.]+)", 0.9),  # 0.980
     "plot_time_series": (r"FCN test accuracy: ([\d.]+)", 0.95),  # 0.993

@@ -351,3 +351,29 @@ def test_passthrough_steps_are_saved(tiny, tmp_path):
     loaded = sklearn_cnn.load(sklearn_cnn.save(pipe, tmp_path / "p.safetensors"))
     assert loaded.steps[0][1] == "passthrough"
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_files_of_format_1_keep_their_stride_pooling(tiny_module, tmp_path):
+    # Before 0.3 (format 1), CNNClassifier's pooling=None meant stride-2 convolutions; it
+    # now means no pooling. Such a file loads as the network it was, not as another one
+    # with the same weights.
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from sklearn_cnn.persistence import _checksum
+
+    X, y = tiny_module
+    strided = CNNClassifier(**FAST, pooling="stride").fit(X, y)
+    path = sklearn_cnn.save(strided, tmp_path / "new.safetensors")
+    with safe_open(str(path), framework="pt") as file:
+        meta = file.metadata()
+        tensors = {k: file.get_tensor(k) for k in file.keys()}
+    doc = json.loads(meta["sklearn_cnn"])
+    doc["format_version"], doc["model"]["params"]["pooling"] = 1, None
+    text = json.dumps(doc)
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata={"sklearn_cnn": text,
+                                           "sklearn_cnn_sha256": _checksum(text, tensors)})
+    loaded = sklearn_cnn.load(old)
+    assert loaded.pooling == "stride"
+    np.testing.assert_array_equal(loaded.predict_proba(X), strided.predict_proba(X))

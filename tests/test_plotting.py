@@ -31,6 +31,17 @@ def test_plot_history_renders_curves(fitted, tmp_path):
     assert (tmp_path / "history.png").stat().st_size > 1000
 
 
+def test_every_plot_draws_where_ax_says(fitted):
+    import matplotlib.pyplot as plt
+
+    pipe, _, _ = fitted
+    fig, (left, right, third) = plt.subplots(1, 3)
+    assert plot_history(pipe, ax=(left, right)) is fig and left.get_title() == "Loss"
+    assert plot_filters(pipe, ax=third) is fig
+    with pytest.warns(FutureWarning, match="plot_history\\(ax=...\\)"):
+        plot_history(pipe, axes=(left, right))
+
+
 def test_plot_filters_renders_a_grid(fitted, tmp_path, without_learning_check):
     pipe, _, _ = fitted
     fig = plot_filters(pipe)
