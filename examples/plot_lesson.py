@@ -58,7 +58,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=500, stratif
 fig, axes = plt.subplots(2, 2, figsize=(10, 7), layout="constrained", sharey="col")
 models = {}
 for row, dropout in zip(axes, [0.0, 0.5]):
-    clf = CNNClassifier(**{**lesson, "dropout": dropout}, max_epochs=30,
+    clf = CNNClassifier(**{**lesson, "dropout": dropout}, max_epochs=25,
                         validation_fraction=0.2)
     models[dropout] = clf.fit(X_train, y_train)
     plot_history(clf, ax=row)
@@ -75,7 +75,7 @@ for row, dropout in zip(axes, [0.0, 0.5]):
 # The network of 2 (dropout 0.5) trained with Adam at Keras' rate (0.001), and with SGD
 # with momentum 0.9, which wants a larger rate: 0.05 here (``lr_find`` suggests one; the
 # Training guide has starting rates).
-sgd = CNNClassifier(**{**lesson, "lr": 0.05}, optimizer="sgd", momentum=0.9, max_epochs=30,
+sgd = CNNClassifier(**{**lesson, "lr": 0.05}, optimizer="sgd", momentum=0.9, max_epochs=25,
                     validation_fraction=0.2).fit(X_train, y_train)
 for name, clf in [("adam, lr=0.001", models[0.5]), ("sgd, lr=0.05, momentum=0.9", sgd)]:
     print(f"{name}: validation accuracy {clf.history_[-1, 'valid_acc']:.3f}, "
@@ -114,7 +114,7 @@ plot_filters(models[0.5])
 # saved with it; the search tries the two optimizers, each at its rate; joblib keeps the
 # best model, which predicts the same after loading.
 pipe = make_pipeline(PixelScaler(), ChannelStandardizer(),
-                     CNNClassifier(**lesson, max_epochs=15))
+                     CNNClassifier(**lesson, max_epochs=10))
 grid = [{"cnnclassifier__optimizer": ["adam"], "cnnclassifier__lr": [0.001]},
         {"cnnclassifier__optimizer": ["sgd"], "cnnclassifier__lr": [0.05]}]
 search = GridSearchCV(pipe, grid, cv=2).fit(X_train, y_train)

@@ -32,7 +32,6 @@ from ._prediction import PredictionMixin
 from ._training import (
     OPTIMIZERS,
     Net,
-    autocast_dtype,
     batches_per_epoch,
     build_net,
     check_architecture_unchanged,
@@ -52,7 +51,7 @@ from ._validation import (
 )
 from .augmentation import MIXING, PRESETS, check_augment, make_augmentation, make_mixing
 from .callbacks import ShareCPUThreads
-from .devices import resolve_device
+from .devices import autocast_dtype, resolve_device
 from .files import decoded_or_sample, stored
 
 # Training images that the end-of-fit check predicts in eval mode.

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["TASKS", "check_out", "image_files", "infer_task", "predict", "read_csv", "read_model",
-           "train"]
+           "train", "write_model"]
 
 TASKS = ("classification", "multilabel", "regression")
 
@@ -150,11 +150,10 @@ def train(data: str, out: str, *, size: int, epochs: int, transfer: str | None =
           targets: list[str] | None = None, task: str | None = None) -> dict:
     """Train on DATA (a folder of FOLDER/<class>/<image> files, or a CSV of paths and
     targets), report a held-out score, save the Pipeline (ImageLoader + the model)."""
-    import joblib
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import Pipeline
 
-    from . import CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor, save
+    from . import CNNClassifier, CNNRegressor, TransferClassifier, TransferRegressor
     from .datasets import load_image_folder
     from .distributed import is_main_process
     from .files import ImageLoader, LazyImages
@@ -228,13 +227,23 @@ def train(data: str, out: str, *, size: int, epochs: int, transfer: str | None =
         score = pipeline.score(test_paths, y_test)
     if not main_process:
         return {"score": score, "pipeline": pipeline, "task": task}
-    if output_format == "joblib":
-        joblib.dump(pipeline, out)
-    else:
-        save(pipeline, out)
-    say(f"saved to {out} ({Path(out).stat().st_size / 1024:.0f} KiB); predict with: "
-          f"sklearn-cnn predict {out} IMAGES...")
+    write_model(pipeline, out, output_format=output_format, say=say, inputs="IMAGES...")
     return {"score": score, "pipeline": pipeline, "task": task}
+
+
+def write_model(model, out: str, *, output_format: str, say, inputs: str) -> None:
+    """Save ``model`` to ``out`` (``"safe"``: :func:`sklearn_cnn.save`; ``"joblib"``) and
+    say where, and how to predict with it (on ``inputs``)."""
+    import joblib
+
+    from . import save
+
+    if output_format == "joblib":
+        joblib.dump(model, out)
+    else:
+        save(model, out)
+    say(f"saved to {out} ({Path(out).stat().st_size / 1024:.0f} KiB); predict with: "
+        f"sklearn-cnn predict {out} {inputs}")
 
 
 # ---------------------------------------------------------------------------- predict
@@ -278,16 +287,13 @@ def image_files(inputs: list[str]) -> list[str]:
     return files
 
 
-def predict(model_path: str, images: list[str], *, proba: bool = False, out=None) -> None:
-    """Write CSV (a header row, then one row per image) of each image's prediction."""
-    from ._cli_series import predict_series
-    from ._series import takes_series
+def predict(model_path: str, images: list[str], *, proba: bool = False, out=None,
+            model=None) -> None:
+    """Write CSV (a header row, then one row per image) of each image's prediction, with
+    the model at ``model_path`` (already read: ``model``)."""
     from .files import ImageLoader
 
-    model = read_model(model_path)
-    if takes_series(model):
-        predict_series(model, images, proba=proba, out=out)
-        return
+    model = read_model(model_path) if model is None else model
     if not (hasattr(model, "steps") and isinstance(model.steps[0][1], ImageLoader)):
         raise ValueError(f"{model_path} holds a {type(model).__name__} that takes pixel "
                          "arrays, not image files; predict needs a model saved by "

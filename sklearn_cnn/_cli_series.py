@@ -39,10 +39,10 @@ def train_series(data: str, out: str, *, epochs: int | None, lr: float | None = 
     """Train a TimeSeriesClassifier (or, for ``@targetLabel`` files, a TimeSeriesRegressor)
     on the series of a ``.ts`` file, report its score on ``test_data`` or on ``test_size``
     of the cases held out, and save it to ``out``."""
-    import joblib
     from sklearn.model_selection import train_test_split
 
-    from . import TimeSeriesClassifier, TimeSeriesRegressor, save
+    from . import TimeSeriesClassifier, TimeSeriesRegressor
+    from ._cli_files import write_model
 
     X, y, tags = _read(data, labelled=True)
     regression = y.dtype.kind == "f"
@@ -80,12 +80,7 @@ def train_series(data: str, out: str, *, epochs: int | None, lr: float | None = 
         where = test_data or "held-out series"
         say(f"{'R²' if regression else 'accuracy'} {score:.4f} on {len(y_test)} series of "
             f"{where} (trained on {len(y_train)})")
-    if output_format == "joblib":
-        joblib.dump(model, out)
-    else:
-        save(model, out)
-    say(f"saved to {out} ({Path(out).stat().st_size / 1024:.0f} KiB); predict with: "
-        f"sklearn-cnn predict {out} SERIES.ts")
+    write_model(model, out, output_format=output_format, say=say, inputs="SERIES.ts")
     return {"score": score, "model": model, "task": "regression" if regression else
             "classification"}
 

@@ -55,9 +55,12 @@ def series_activation_maps(final, X, *, wanted: np.ndarray | None, method: str,
     """Maps over time for the series ``X`` of a fitted time-series estimator: (n_cases,
     n_timepoints) in [0, 1], each scaled from its minimum to its maximum over the series'
     own time points, NaN after the end of series shorter than the longest. ``wanted`` is
-    the output index to explain per series (None: the predicted class)."""
+    the output index to explain per series (None: the predicted class); ``method`` "cam",
+    "gradcam" or "auto" (CAM where the network ends in one linear layer)."""
     values, _ = validate_series(final, X, fitting=False)
     module = final.module_
+    if method == "auto":
+        method = "cam" if linear_head(module) else "gradcam"
     if method == "cam" and not linear_head(module):
         raise ValueError(
             "method='cam' weighs the last block's channels by the output layer's weights, "

@@ -1,6 +1,6 @@
 """The skorch side of training: the optimizer registry, the ``NeuralNet`` subclass that runs
-the epochs, :func:`build_net`, the user's interrupts, precision, and batch-norm
-recalibration after the last epoch.
+the epochs, :func:`build_net`, the user's interrupts, and batch-norm recalibration after the
+last epoch. (The precision a fit trains in is chosen in ``devices.py``.)
 
 The estimators (``_base.py``) decide what to train; this module is how it is trained.
 """
@@ -30,8 +30,8 @@ from .callbacks import (
     is_terminal,
     make_lr_scheduler,
 )
-from .devices import memory_format_for, native_bfloat16
-from .networks import probe, uncompiled
+from .devices import memory_format_for
+from .networks import uncompiled
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -52,49 +52,6 @@ def needs_closure(optimizer: type) -> bool:
     """Whether ``optimizer.step`` requires a closure (LBFGS), which skorch's loop never passes."""
     closure = inspect.signature(optimizer.step).parameters.get("closure")
     return closure is not None and closure.default is inspect.Parameter.empty
-
-
-# ------------------------------------------------------------------------ precision
-def has_tiny_convolutions(module: nn.Module, input_shape: tuple[int, int, int]) -> bool:
-    """Whether a strided convolution of the network sees a feature map smaller than its
-    kernel (ResNet's last stage, stride 2 and 3×3, on the 1×1 map of a 16-pixel image).
-
-    With bfloat16 on the CPU with two threads, oneDNN 3.12 (torch 2.14) sporadically returns
-    NaN weight gradients for such a convolution: ResNet-18 at 16×16 failed within 25 fits in
-    each of 3 runs; never in float32, nor in 40 fits with one thread, nor at 32×32 (40
-    fits). ``precision="auto"`` trains such networks in float32 on the CPU; maps
-    that small gain nothing from bfloat16.
-    """
-    tiny = []
-
-    def check(layer, inputs, _):
-        height, width = inputs[0].shape[-2:]
-        kernel_h, kernel_w = layer.kernel_size
-        strided = tuple(layer.stride) != (1, 1)
-        tiny.append(strided and (height < kernel_h or width < kernel_w))
-
-    probe(module, input_shape, [m for m in module.modules() if isinstance(m, nn.Conv2d)],
-          check)
-    return any(tiny)
-
-
-def autocast_dtype(precision: str, device: torch.device, *, module: nn.Module | None = None,
-                   input_shape: tuple | None = None) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``, None for float32.
-
-    "auto" is bfloat16 where the device computes it natively (see
-    :func:`~sklearn_cnn.devices.native_bfloat16`), except on the CPU for a ``module`` with
-    strided convolutions of maps smaller than their kernel (see
-    :func:`has_tiny_convolutions`).
-    """
-    if precision == "bfloat16":
-        return torch.bfloat16
-    if precision != "auto" or not native_bfloat16(device):
-        return None
-    if device.type == "cpu" and module is not None and has_tiny_convolutions(module,
-                                                                            input_shape):
-        return None
-    return torch.bfloat16
 
 
 # ----------------------------------------------------------------------- interrupts

@@ -12,22 +12,9 @@ from . import _docstrings
 from ._classification import CNNClassifierBase
 from ._data import channel_statistics
 from ._regression import CNNRegressorBase
-from .networks import ConvNet
+from .networks import ConvNet, check_pooling
 
-__all__ = ["CNNClassifier", "CNNRegressor", "check_pooling"]
-
-
-def check_pooling(pooling, *, n_blocks: int) -> None:
-    """``pooling`` as one of its values, or a sequence of one per block."""
-    if pooling is None or isinstance(pooling, str):
-        return
-    allowed = ("max", "avg", "stride", None)
-    if len(pooling) != n_blocks or any(p not in allowed for p in pooling):
-        raise ValueError(
-            f"pooling={tuple(pooling)!r} must give one of 'max', 'avg', 'stride' or None for "
-            f"each of the {n_blocks} blocks of filters, or one value for all; e.g. "
-            f"pooling=('max',) * {max(n_blocks - 1, 0)} + (None,) pools after every block but "
-            "the last.")
+__all__ = ["CNNClassifier", "CNNRegressor"]
 
 
 def _check_positive_ints(name: str, values, *, allow_empty: bool, example: str) -> None:

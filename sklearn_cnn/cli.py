@@ -7,8 +7,8 @@ import os
 import sys
 
 from ._cli_demo import demo
-from ._cli_files import TASKS, check_out, predict, train
-from ._cli_series import is_ts_file, train_series
+from ._cli_files import TASKS, check_out, predict, read_model, train
+from ._cli_series import is_ts_file, predict_series, train_series
 
 __all__ = ["main"]
 
@@ -51,7 +51,13 @@ def _fraction(text: str) -> float:
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each option's default, and keeps the descriptions' paragraphs."""
+    """Shows each option's default, and keeps the descriptions' paragraphs. An option whose
+    default is None says in its help what it defaults to."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -193,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
                   output_format=args.format, force=args.force, on_error=args.on_error,
                   path_column=args.path_column, targets=args.target, task=args.task)
         else:
-            predict(args.model, args.images, proba=args.proba)
+            from ._series import takes_series
+
+            model = read_model(args.model)
+            if takes_series(model):
+                predict_series(model, args.images, proba=args.proba)
+            else:
+                predict(args.model, args.images, proba=args.proba, model=model)
     except KeyboardInterrupt:
         print(f"sklearn-cnn {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -214,9 +214,18 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="auto
     if method not in ("auto", "gradcam", "cam"):
         raise ValueError(f"method={method!r} is not known; use 'auto', 'gradcam' or 'cam'.")
     final, Xt = _final_and_inputs(estimator, X)
+    softmax = _task_kind(final) == "classification"
+    if target is None and _task_kind(final) == "regression":
+        target = 0
+    wanted = None if target is None else _output_indices(final, target, len(Xt))
     if takes_series(final):
-        return _series_maps(final, Xt, target=target, layer=layer, method=method,
-                            batch_size=batch_size)
+        from ._series_maps import series_activation_maps
+
+        if layer is not None:
+            raise ValueError(f"layer={layer!r}: series are explained at the network's last "
+                             "convolutional block, which CAM is defined on; leave layer=None.")
+        return series_activation_maps(final, Xt, wanted=wanted, method=method,
+                                      softmax=softmax, batch_size=batch_size)
     if method == "cam":
         raise ValueError("method='cam' is for the time-series estimators; images get "
                          "method='gradcam'.")
@@ -232,10 +241,6 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="auto
             candidates = [n for n, _ in _layer_outputs(module, input_shape)][-8:]
             raise ValueError(f"The network has no layer {name!r}; the last layers it runs are "
                              f"{candidates}.") from None
-        softmax = _task_kind(final) == "classification"
-        if target is None and _task_kind(final) == "regression":
-            target = 0
-        wanted = None if target is None else _output_indices(final, target, len(images))
         maps = []
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(device)
@@ -253,24 +258,6 @@ def class_activation_maps(estimator, X, *, target=None, layer=None, method="auto
         scaled = torch.where(span > 1e-12, (cams - low) / span.clamp_min(1e-12),
                              torch.zeros_like(cams))
         return scaled.clamp(0, 1).cpu().numpy().astype(np.float32)
-
-
-def _series_maps(final, X, *, target, layer, method: str, batch_size: int) -> np.ndarray:
-    """CAM (or Grad-CAM) over time for a time-series estimator's series ``X``."""
-    from ._series_maps import linear_head, series_activation_maps
-
-    if layer is not None:
-        raise ValueError(f"layer={layer!r}: series are explained at the network's last "
-                         "convolutional block, the one CAM is defined on; leave layer=None.")
-    if method == "auto":
-        method = "cam" if linear_head(final.module_) else "gradcam"
-    n = len(X)
-    if target is None and _task_kind(final) == "regression":
-        target = 0
-    wanted = None if target is None else _output_indices(final, target, n)
-    return series_activation_maps(final, X, wanted=wanted, method=method,
-                                  softmax=_task_kind(final) == "classification",
-                                  batch_size=batch_size)
 
 
 def _gradcam(module, layer, x, softmax: bool, wanted):

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ConvNet", "InputAdapter", "ModelSummary", "Standardize", "TransferNet", "blank_input",
-           "eval_mode", "network_input_size", "per_block", "probe", "uncompiled"]
+           "check_pooling", "eval_mode", "network_input_size", "per_block", "probe", "uncompiled"]
 
 
 def uncompiled(module: nn.Module) -> nn.Module:
@@ -198,6 +198,31 @@ def per_block(pooling, n_blocks: int) -> list:
     if pooling is None or isinstance(pooling, str):
         return [pooling] * n_blocks
     return list(pooling)
+
+
+def check_pooling(pooling, *, n_blocks: int) -> None:
+    """Refuse a ``pooling`` that is a sequence of another length than the blocks, or that
+    holds anything but "max", "avg", "stride" and None (single values are checked by the
+    estimators' parameter constraints).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.networks import check_pooling
+    >>> check_pooling(("max", None), n_blocks=2)
+    >>> check_pooling(("max",), n_blocks=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pooling=('max',) must give one of 'max', 'avg', 'stride' or None for each ...
+    """
+    if pooling is None or isinstance(pooling, str):
+        return
+    allowed = ("max", "avg", "stride", None)
+    if len(pooling) != n_blocks or any(p not in allowed for p in pooling):
+        raise ValueError(
+            f"pooling={tuple(pooling)!r} must give one of 'max', 'avg', 'stride' or None for "
+            f"each of the {n_blocks} blocks of filters, or one value for all; e.g. "
+            f"pooling=('max',) * {max(n_blocks - 1, 0)} + (None,) pools after every block but "
+            "the last.")
 
 
 class ConvNet(nn.Module):

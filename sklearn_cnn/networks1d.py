@@ -15,157 +15,16 @@ activation maps weigh.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from ._masked import MaskedBatchNorm1d, SeriesInput, masked_average, padding_free
 from .networks import per_block
 
 __all__ = ["ARCHITECTURES", "ConvNet1d", "FCN", "InceptionNet1d", "MaskedBatchNorm1d",
-           "ResNet1d", "SeriesInput", "masked_average", "padding_free"]
-
-
-def masked_average(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Global average pooling over the real time points: (N, C, T) and a (N, 1, T) mask of
-    them give (N, C).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_cnn.networks1d import masked_average
-    >>> masked_average(torch.tensor([[[1.0, 3.0, 0.0]]]), torch.tensor([[[True, True, False]]]))
-    tensor([[2.]])
-    """
-    return (x * mask).sum(-1) / mask.sum(-1).clamp_min(1)
-
-
-class SeriesInput(nn.Module):
-    """NaN-padded series in, (normalised series with zeros in the padding, mask) out.
-
-    Parameters
-    ----------
-    n_channels : int
-        Channels of the series.
-    normalize : {"series", "channel"} or None, default="series"
-        "series": each series' channels z-normalised over its own time points (the UCR
-        archive's convention); "channel": standardised with per-channel statistics learned
-        in fit (buffers, saved and exported with the network, set by
-        :meth:`set_statistics`); None: as given.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_cnn.networks1d import SeriesInput
-    >>> x = torch.tensor([[[1.0, 2.0, 3.0, float("nan")]]])  # 3 time points, padded to 4
-    >>> values, mask = SeriesInput(1)(x)
-    >>> [round(v, 4) for v in values.flatten().tolist()], mask.flatten().tolist()
-    ([-1.2247, 0.0, 1.2247, 0.0], [True, True, True, False])
-    """
-
-    def __init__(self, n_channels: int, normalize: str | None = "series"):
-        super().__init__()
-        self.normalize = normalize
-        self.register_buffer("mean", torch.zeros(1, n_channels, 1))
-        self.register_buffer("std", torch.ones(1, n_channels, 1))
-
-    def set_statistics(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        """Set the per-channel means and standard deviations ("channel" normalisation)."""
-        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view_as(self.mean))
-        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view_as(self.std))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.float()
-        mask = ~torch.isnan(x).any(dim=1, keepdim=True)
-        x = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
-        if self.normalize == "series":
-            count = mask.sum(-1, keepdim=True).clamp_min(1)
-            mean = x.sum(-1, keepdim=True) / count
-            std = ((((x - mean) * mask) ** 2).sum(-1, keepdim=True) / count).sqrt()
-            # A flat channel (std 0) becomes zeros, as the UCR archive's z-normalisation has it.
-            x = (x - mean) / torch.where(std > 1e-8, std, torch.ones_like(std))
-        elif self.normalize == "channel":
-            x = (x - self.mean) / self.std
-        return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device)), mask
-
-
-class MaskedBatchNorm1d(nn.BatchNorm1d):
-    """Batch normalisation over the real time points of padded series.
-
-    torch's ``BatchNorm1d`` would count the padding's zeros in each batch's mean and
-    variance, so that series padded in a batch would train on other statistics than the
-    same series alone; here training mode averages over the time points the ``mask`` marks
-    as real. The running statistics, their momentum (None: a cumulative average, as
-    batch-norm recalibration uses) and eval mode are ``BatchNorm1d``'s, so the layer saves,
-    loads and exports as one.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_cnn.networks1d import MaskedBatchNorm1d
-    >>> norm = MaskedBatchNorm1d(1, affine=False)
-    >>> x = torch.tensor([[[1.0, 3.0, 0.0, 0.0]], [[2.0, 2.0, 2.0, 2.0]]])
-    >>> mask = torch.tensor([[[True, True, False, False]], [[True] * 4]])
-    >>> [round(v, 3) + 0.0 for v in (norm(x, mask) * mask).flatten().tolist()]
-    [-1.732, 1.732, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    """
-
-    # Set while training on batches that hold no padding (:func:`padding_free`): then
-    # torch's own batch norm computes the same statistics, faster.
-    padding_free = False
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.padding_free or (not self.training and self.track_running_stats):
-            return super().forward(x)
-        # In float32 under autocast too, as torch's batch norm computes.
-        x = x.float()
-        weight = mask.to(x.dtype)
-        count = weight.sum().clamp_min(1)
-        real = x * weight
-        mean = real.sum(dim=(0, 2)) / count
-        var = ((real * x).sum(dim=(0, 2)) / count - mean.square()).clamp_min(0)
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                          else self.momentum)
-                unbiased = var * count / (count - 1).clamp_min(1)
-                self.running_mean.lerp_(mean.detach(), factor)
-                self.running_var.lerp_(unbiased.detach(), factor)
-        scale = torch.rsqrt(var + self.eps)
-        if self.affine:
-            scale = scale * self.weight
-        shift = -mean * scale
-        if self.affine:
-            shift = shift + self.bias
-        return x * scale[None, :, None] + shift[None, :, None]
-
-
-@contextmanager
-def padding_free(module: nn.Module, free: bool = True) -> Iterator[nn.Module]:
-    """For the ``with`` block, ``module``'s batch norm computes its training statistics as
-    torch's does, over every time point: for training batches that hold no padding (series
-    of one length), where the result is the same and the step up to a third faster.
-
-    Examples
-    --------
-    >>> from sklearn_cnn.networks1d import FCN, padding_free
-    >>> net = FCN(in_channels=1, n_outputs=2)
-    >>> with padding_free(net):
-    ...     net.blocks[0].block.norm.padding_free
-    True
-    >>> net.blocks[0].block.norm.padding_free
-    False
-    """
-    layers = [m for m in module.modules() if isinstance(m, MaskedBatchNorm1d)]
-    for layer in layers:
-        layer.padding_free = free
-    try:
-        yield module
-    finally:
-        for layer in layers:
-            del layer.padding_free
+           "ResNet1d", "Residual1d", "SeriesInput", "masked_average", "padding_free"]
 
 
 def _norm(channels: int, batch_norm: bool) -> nn.Module:
@@ -388,27 +247,36 @@ class FCN(_SeriesNet):
         self.min_length = _half(sizes[0])
 
 
-class ResidualBlock1d(nn.Module):
-    """Convolutions (kernels 8, 5, 3) and a shortcut (1×1 convolution and BatchNorm where
-    the channels change, else BatchNorm), added, then ReLU."""
+class Residual1d(nn.Module):
+    """Layers (each ``(x, mask) -> x``) and a shortcut around them, added, then ReLU: the
+    residual block of ResNet (its convolutions) and of InceptionTime (three inception
+    modules). The shortcut is a 1×1 convolution where the channels change (always, with
+    ``project=True``), then BatchNorm."""
 
-    def __init__(self, in_channels: int, out_channels: int,
-                 kernel_sizes: Sequence[int] = (8, 5, 3), *, batch_norm: bool = True):
+    def __init__(self, layers: Sequence[nn.Module], in_channels: int, out_channels: int, *,
+                 batch_norm: bool = True, project: bool = False):
         super().__init__()
-        sizes = list(kernel_sizes)
-        self.convs = nn.ModuleList(
-            ConvBlock1d(in_channels if i == 0 else out_channels, out_channels, k,
-                        batch_norm=batch_norm, relu=i < len(sizes) - 1)
-            for i, k in enumerate(sizes))
+        self.layers = nn.ModuleList(layers)
         self.project = (nn.Conv1d(in_channels, out_channels, 1, bias=not batch_norm)
-                        if in_channels != out_channels else nn.Identity())
+                        if project or in_channels != out_channels else nn.Identity())
         self.norm = _norm(out_channels, batch_norm)
 
     def forward(self, x, mask):
         y = x
-        for conv in self.convs:
-            y = conv(y, mask)
+        for layer in self.layers:
+            y = layer(y, mask)
         return torch.relu(y + self.norm(self.project(x), mask)) * mask, mask
+
+
+def _residual_convolutions(in_channels: int, out_channels: int, kernel_sizes: Sequence[int],
+                           *, batch_norm: bool) -> Residual1d:
+    """ResNet's block: convolutions of ``kernel_sizes`` (the last without ReLU, which
+    follows the addition) and the shortcut."""
+    sizes = list(kernel_sizes)
+    return Residual1d([ConvBlock1d(in_channels if i == 0 else out_channels, out_channels, k,
+                                   batch_norm=batch_norm, relu=i < len(sizes) - 1)
+                       for i, k in enumerate(sizes)], in_channels, out_channels,
+                      batch_norm=batch_norm)
 
 
 class ResNet1d(_SeriesNet):
@@ -443,8 +311,9 @@ class ResNet1d(_SeriesNet):
         super().__init__()
         self.input = SeriesInput(in_channels, normalize)
         channels = [in_channels, *filters]
-        self.blocks = nn.ModuleList(ResidualBlock1d(a, b, kernel_sizes, batch_norm=batch_norm)
-                                    for a, b in zip(channels, channels[1:]))
+        self.blocks = nn.ModuleList(
+            _residual_convolutions(a, b, kernel_sizes, batch_norm=batch_norm)
+            for a, b in zip(channels, channels[1:]))
         self.head = _GapHead(channels[-1], n_outputs, dropout=dropout,
                              hidden_units=hidden_units)
         self.min_length = _half(tuple(kernel_sizes)[0])
@@ -478,23 +347,6 @@ class InceptionModule1d(nn.Module):
         out = torch.cat([conv(narrow) for conv in self.convs] + [self.pool_conv(pooled)],
                         dim=1)
         return torch.relu(self.norm(out, mask)) * mask
-
-
-class _InceptionResidual(nn.Module):
-    """Up to three inception modules and the shortcut around them (1×1 conv, BatchNorm)."""
-
-    def __init__(self, modules: list[nn.Module], in_channels: int, out_channels: int, *,
-                 batch_norm: bool = True):
-        super().__init__()
-        self.inception = nn.ModuleList(modules)
-        self.project = nn.Conv1d(in_channels, out_channels, 1, bias=not batch_norm)
-        self.norm = _norm(out_channels, batch_norm)
-
-    def forward(self, x, mask):
-        y = x
-        for module in self.inception:
-            y = module(y, mask)
-        return torch.relu(y + self.norm(self.project(x), mask)) * mask, mask
 
 
 class InceptionNet1d(_SeriesNet):
@@ -539,7 +391,8 @@ class InceptionNet1d(_SeriesNet):
                 modules.append(InceptionModule1d(width, n_filters, kernel_sizes=kernel_sizes,
                                                  batch_norm=batch_norm))
                 width = 4 * n_filters
-            blocks.append(_InceptionResidual(modules, channels, width, batch_norm=batch_norm))
+            blocks.append(Residual1d(modules, channels, width, batch_norm=batch_norm,
+                                     project=True))
             channels = width
         self.blocks = nn.ModuleList(blocks)
         self.head = _GapHead(channels, n_outputs, dropout=dropout, hidden_units=hidden_units)

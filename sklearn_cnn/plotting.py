@@ -237,7 +237,8 @@ def plot_class_activation_maps(estimator, X, y=None, *, target=None, layer=None,
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_class_activation_maps
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=2, device="cpu").fit(X[:200], y[:200])
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=4, device="cpu", random_state=0)
+    >>> clf = clf.fit(X[:200], y[:200])
     >>> fig = plot_class_activation_maps(clf, X[:4], y[:4])
     >>> len(fig.axes)
     4
@@ -343,7 +344,8 @@ def plot_top_losses(estimator, X, y, k=9, *, with_maps=True):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_top_losses
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=2, device="cpu").fit(X[:200], y[:200])
+    >>> clf = CNNClassifier(filters=(8, 16), max_epochs=4, device="cpu", random_state=0)
+    >>> clf = clf.fit(X[:200], y[:200])
     >>> fig = plot_top_losses(clf, X[200:300], y[200:300], k=6)
     >>> fig.axes[0].get_title().startswith("pred")
     True

@@ -16,11 +16,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    OneToOneFeatureMixin,
-    TransformerMixin,
-)
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -34,14 +30,8 @@ from ._data import (
 from ._validation import validate_input
 from .files import ImageLoader
 
-__all__ = [
-    "ImageLoader",
-    "ImageReshaper",
-    "PixelScaler",
-    "ChannelStandardizer",
-    "ImageResizer",
-    "GrayscaleToRGB",
-]
+__all__ = ["ImageLoader", "ImageReshaper", "PixelScaler", "ChannelStandardizer",
+           "ImageResizer", "GrayscaleToRGB"]
 
 _CHUNK = 1024  # images converted at a time, to bound temporary memory
 

@@ -29,7 +29,7 @@ from .augmentation import (
     make_mixing,
     make_series_augmentation,
 )
-from .classifier import check_pooling
+from .networks import check_pooling
 from .networks1d import ARCHITECTURES, DEFAULTS, fcn_kernel_sizes, padding_free
 
 __all__ = ["TimeSeriesClassifier", "TimeSeriesRegressor"]

@@ -195,9 +195,10 @@ def test_help_shows_every_default_and_plain_text(capsys):
         assert "``" not in text and ":class:" not in text
         assert "exit status: 0 on success; 2 for a user error" in " ".join(text.split())
         if command == "train":
-            for default in ["(default: 32)", "(default: 20)", "(default: 0.2)",
+            for default in ["(default: 32)", "(default: 20 for images", "(default: 0.2)",
                             "(default: model.safetensors)", "(default: raise)"]:
                 assert default in " ".join(text.split()), default
+        assert "(default: None)" not in text
 
 
 def test_cli_errors_give_cli_advice(image_folder, tmp_path, capsys, monkeypatch):

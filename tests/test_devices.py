@@ -38,8 +38,7 @@ def test_cuda_index_out_of_range():
 
 
 def test_auto_precision_is_bfloat16_where_the_cpu_has_it():
-    from sklearn_cnn._training import autocast_dtype
-    from sklearn_cnn.devices import native_bfloat16
+    from sklearn_cnn.devices import autocast_dtype, native_bfloat16
 
     cpu = torch.device("cpu")
     flags = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
@@ -71,8 +70,8 @@ def test_importing_the_package_loads_nothing_heavy():
 def test_auto_precision_avoids_bfloat16_on_strided_convolutions_of_tiny_maps():
     # oneDNN's bfloat16 weight gradients are sporadically NaN for a stride-2 convolution on a
     # 1×1 map (ResNet's last stage at 16 pixels): "auto" trains such networks in float32.
-    from sklearn_cnn._training import has_tiny_convolutions
     from sklearn_cnn.backbones import load_backbone
+    from sklearn_cnn.devices import has_tiny_convolutions
 
     resnet = load_backbone("resnet18").model.eval()
     assert has_tiny_convolutions(resnet, (16, 16, 3))
