@@ -408,3 +408,25 @@ def test_the_data_parallel_path_on_nccl_with_one_process(tmp_path, monkeypatch):
     np.testing.assert_allclose(parallel.history_[:, "train_loss"],
                                plain.history_[:, "train_loss"], rtol=1e-4)
     np.testing.assert_allclose(parallel.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+
+
+def test_time_series_train_on_cuda_and_load_where_there_is_none(tmp_path):
+    # Series on the GPU: the NaN padding of unequal lengths, masked batch norm in bf16
+    # autocast, CAM, and a CUDA-trained model read back onto the CPU.
+    from sklearn_cnn import TimeSeriesClassifier
+    from sklearn_cnn.inspection import class_activation_maps
+
+    rng = np.random.RandomState(0)
+    y = np.array(["down", "up"] * 48)
+    X = [0.3 * rng.randn(2, 30 + i % 20) for i in range(len(y))]
+    for series, label in zip(X, y):
+        series[0, 5:11] += 2.0 if label == "up" else -2.0
+    clf = TimeSeriesClassifier(filters=(8, 16, 8), max_epochs=15, lr=0.01, device="cuda",
+                               random_state=0, verbose=0).fit(X, y)
+    assert clf.device_.type == "cuda" and clf.score(X, y) > 0.9
+    alone = np.vstack([clf.predict_proba([s]) for s in X[:4]])
+    np.testing.assert_allclose(clf.predict_proba(X[:4]), alone, atol=2e-2)
+    assert class_activation_maps(clf, X[:4]).shape == (4, 33)  # the longest of the four
+    path = sklearn_cnn.save(clf, tmp_path / "series.safetensors")
+    on_cpu = sklearn_cnn.load(path, device="cpu")
+    assert (on_cpu.predict(X) == clf.predict(X)).mean() > 0.95
