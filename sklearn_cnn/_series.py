@@ -106,7 +106,13 @@ def to_series_array(X, *, estimator) -> tuple[np.ndarray, bool]:
     if _is_series_list(X):
         return _padded([_one_series(x, i) for i, x in enumerate(X)]), True
     X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=False,
-                    estimator=estimator, input_name="X")
+                    estimator=estimator, input_name="X", ensure_2d=False)
+    if X.ndim == 1:
+        # Our message, not check_array's, whose fix for 1-D input (reshape(-1, 1)) would make
+        # each time point a series of its own.
+        raise ValueError(f"X is 1-D (shape {X.shape}); {name} takes a set of series. Reshape "
+                         "your data: X.reshape(1, -1) for one univariate series. "
+                         + SERIES_LAYOUT_HELP)
     if X.ndim == 2:
         X = X[:, np.newaxis, :]
     elif X.ndim != 3:

@@ -97,7 +97,7 @@ def test_predict_takes_other_lengths_as_a_list(fitted, bumps):
 
 @pytest.mark.parametrize("X, match", [
     (np.zeros((4, 2, 3, 5)), "4 dimensions.*n_channels, n_timepoints"),
-    (np.zeros(5), "Expected 2D array"),
+    (np.zeros(5), "1-D.*X.reshape\\(1, -1\\)"),
     ([np.zeros((2, 5)), np.zeros((3, 5))], "mixes channel counts.*X\\[1\\] has 3"),
     ([np.zeros((1, 5)), np.zeros((1, 0))], "X\\[1\\] has no time points"),
 ])
