@@ -29,6 +29,7 @@ from ._data import (
     split_dataset,
 )
 from ._prediction import PredictionMixin
+from ._tasks import EVAL_GAP_FIX
 from ._training import (
     OPTIMIZERS,
     Net,
@@ -96,6 +97,7 @@ class BaseCNNEstimator(PredictionMixin, BaseEstimator):
     _architecture_params: tuple[str, ...] = ()
     # What the samples are called in messages.
     _samples = "images"
+    _eval_gap_fix = EVAL_GAP_FIX  # what the warning of an eval-mode gap advises
 
     # ------------------------------------------------------------------ hooks
     def _build_module(self, input_shape: tuple[int, int, int], n_outputs: int, *,
@@ -333,7 +335,8 @@ class BaseCNNEstimator(PredictionMixin, BaseEstimator):
         outputs = self._network_outputs(net, sample)
         task.check_learned(type(self).__name__, outputs, sample.y.to(outputs.device),
                            net.history[-1].get(f"train_{task.metric}"),
-                           max_epochs=self.max_epochs, lr=self.lr, samples=self._samples)
+                           max_epochs=self.max_epochs, lr=self.lr, samples=self._samples,
+                           gap_fix=self._eval_gap_fix)
 
     def __setstate__(self, state):
         super().__setstate__(state)

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import BaseCNNEstimator
-from ._tasks import warn_unless_learned
+from ._tasks import EVAL_GAP_FIX, warn_unless_learned
 from ._validation import check_class_labels, check_label_indicator
 from .callbacks import Accuracy
 
@@ -120,7 +120,8 @@ class Classification:
 
     def check_learned(self, name: str, outputs: torch.Tensor, targets: torch.Tensor,
                       reported: float | None, *, max_epochs: int, lr: float,
-                      samples: str = "images") -> None:
+                      samples: str = "images",
+                      gap_fix: str = EVAL_GAP_FIX) -> None:
         """Warns when eval-mode predictions of training images (``outputs``) do no better
         than the most frequent class, or fall clearly below the accuracy training
         ``reported``."""
@@ -128,7 +129,7 @@ class Classification:
         majority = float(torch.bincount(targets).max()) / len(targets)
         warn_unless_learned(name, accuracy, majority, reported,
                              ("the most frequent class", "majority class"), n=len(targets),
-                             max_epochs=max_epochs, lr=lr, samples=samples)
+                             max_epochs=max_epochs, lr=lr, samples=samples, gap_fix=gap_fix)
 
 
 class LabelSetLoss(nn.Module):
@@ -268,7 +269,8 @@ class MultiLabel:
 
     def check_learned(self, name: str, outputs: torch.Tensor, targets: torch.Tensor,
                       reported: float | None, *, max_epochs: int, lr: float,
-                      samples: str = "images") -> None:
+                      samples: str = "images",
+                      gap_fix: str = EVAL_GAP_FIX) -> None:
         """Warns when eval-mode predictions of training images get the labels right no
         more often than answering each label's more frequent value, or when their subset
         accuracy falls clearly below what training reported."""
@@ -281,11 +283,11 @@ class MultiLabel:
             warn_unless_learned(name, label_accuracy, majority, None,
                                  ("each label's more frequent value", "majority"),
                                  n=len(targets), max_epochs=max_epochs, lr=lr,
-                                 metric="label accuracy", samples=samples)
+                                 metric="label accuracy", samples=samples, gap_fix=gap_fix)
         else:
             warn_unless_learned(name, subset, -1.0, reported, ("", ""), n=len(targets),
                                  max_epochs=max_epochs, lr=lr, metric="subset accuracy",
-                                 samples=samples)
+                                 samples=samples, gap_fix=gap_fix)
 
 
 class CNNClassifierBase(ClassifierMixin, BaseCNNEstimator):

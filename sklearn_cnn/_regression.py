@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from ._base import BaseCNNEstimator
-from ._tasks import warn_unless_learned
+from ._tasks import EVAL_GAP_FIX, warn_unless_learned
 from ._validation import check_regression_targets
 from .callbacks import R2Score
 
@@ -88,7 +88,8 @@ class Regression:
 
     def check_learned(self, name: str, outputs: torch.Tensor, targets: torch.Tensor,
                       reported: float | None, *, max_epochs: int, lr: float,
-                      samples: str = "images") -> None:
+                      samples: str = "images",
+                      gap_fix: str = EVAL_GAP_FIX) -> None:
         """Warns when eval-mode predictions of training images explain no more than their
         mean does (R² <= 0), or clearly less than training reported."""
         residual = ((outputs.double() - targets.double()) ** 2).sum(0)
@@ -97,7 +98,7 @@ class Regression:
                                torch.zeros_like(variance)).mean())
         warn_unless_learned(name, r2, 0.0, reported, ("the mean of the targets", "the mean"),
                              n=len(targets), max_epochs=max_epochs, lr=lr, metric="R²",
-                             samples=samples)
+                             samples=samples, gap_fix=gap_fix)
 
 
 class CNNRegressorBase(RegressorMixin, BaseCNNEstimator):

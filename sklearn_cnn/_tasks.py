@@ -15,16 +15,20 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["warn_unless_learned"]
+__all__ = ["EVAL_GAP_FIX", "warn_unless_learned"]
+
+# What the eval-mode warning advises; an estimator can say more about its inputs.
+EVAL_GAP_FIX = "Train longer (max_epochs), or lower lr or dropout."
 
 
 def warn_unless_learned(name: str, score: float, baseline: float, reported: float | None,
                          baseline_names: tuple[str, str], *, n: int, max_epochs: int,
-                         lr: float, metric: str = "accuracy", samples: str = "images") -> None:
+                         lr: float, metric: str = "accuracy", samples: str = "images",
+                        gap_fix: str = EVAL_GAP_FIX) -> None:
     """The two warnings of a model that did not learn: no better than a ``baseline`` that
     ignores the inputs (``baseline_names``: what it answers, and its short name), or clearly
     worse in eval mode than training ``reported``, beyond the sampling noise of ``n``
-    training ``samples`` ("images", "series")."""
+    training ``samples`` ("images", "series"); ``gap_fix`` says what to do about the latter."""
     answer, short = baseline_names
     if score <= baseline and (reported is None or reported <= baseline + 0.05):
         warnings.warn(
@@ -39,5 +43,5 @@ def warn_unless_learned(name: str, score: float, baseline: float, reported: floa
         warnings.warn(
             f"{name} predicts its training {samples} with {metric} {score:.3f} in eval "
             f"mode, but training reported {reported:.3f} in the last epoch: predictions "
-            "will be worse than the training log suggests. Train longer (max_epochs), "
-            "or lower lr or dropout.", ConvergenceWarning, stacklevel=6)
+            f"will be worse than the training log suggests. {gap_fix}", ConvergenceWarning,
+            stacklevel=6)

@@ -22,6 +22,7 @@ from . import _docstrings
 from ._classification import CNNClassifierBase
 from ._regression import CNNRegressorBase
 from ._series import channel_statistics, check_min_length, series_lengths, validate_series
+from ._tasks import EVAL_GAP_FIX
 from .augmentation import (
     SERIES_MIXING,
     SERIES_PRESETS,
@@ -56,6 +57,10 @@ class _SeriesEstimator:
     series in, a 1-D network of the chosen ``architecture`` built from the parameters."""
 
     _samples = "series"
+    # Series of widely different scales (counts from 1 to 20,000 in Covid3Month) give
+    # batches whose batch-norm statistics the running ones miss.
+    _eval_gap_fix = (EVAL_GAP_FIX[:-1] + "; when the series differ widely in scale, "
+                     "normalize='series' or batch_norm=False.")
     _input_axes = ("channels", "time points")
     _parameter_constraints: dict = {
         "architecture": [StrOptions(set(ARCHITECTURES))],

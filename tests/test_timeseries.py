@@ -357,3 +357,22 @@ def test_archive_series_of_unequal_lengths_and_twelve_channels():
     assert isinstance(X_train, list) and X_train[0].shape[0] == 12
     clf = TimeSeriesClassifier(max_epochs=20, random_state=0, device="cpu", verbose=0)
     assert clf.fit(X_train, y_train).score(X_test, y_test) >= 0.97
+
+
+def test_series_of_widely_different_scales_get_the_fix_for_batch_norm():
+    # Covid3Month: cumulative counts from 1 to 20,000 per series. Batch norm's running
+    # statistics then miss each batch's, and eval-mode predictions fall well below what
+    # training reported; the warning names the two fixes, which both close the gap.
+    pytest.importorskip("aeon")
+    from sklearn_cnn.datasets import load_ts_dataset
+
+    X, y = load_ts_dataset("Covid3Month", split="train")
+    fast = dict(max_epochs=15, random_state=0, device="cpu")
+    with pytest.warns(ConvergenceWarning, match="in eval mode.*normalize='series' or "
+                                                "batch_norm=False"):
+        TimeSeriesRegressor(**fast).fit(X, y)
+    for fix in (dict(normalize="series"), dict(batch_norm=False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            TimeSeriesRegressor(**fast, **fix).fit(X, y)
+        assert not [w for w in caught if "in eval mode" in str(w.message)], fix
