@@ -130,3 +130,22 @@ def few_shot():
     train = np.concatenate([np.arange(i * 30, i * 30 + 5) for i in range(7)])
     test = np.setdiff1d(np.arange(len(y)), train)
     return X[train], y[train], X[test], y[test]
+
+
+@pytest.fixture(autouse=True)
+def _no_loky_threads_left_behind():
+    """Ends joblib's process pool after a test that started one.
+
+    Its manager thread unpickles the workers' results, and so runs torch in a second
+    thread of this process (a fitted estimator's weights and precision check), which gets
+    an OpenMP team of its own. While that thread lives, libgomp counts more threads than
+    cores and stops spinning between parallel regions: on 2 cores every later fit of
+    small networks took about twice as long (scikit-learn's checks of TransferClassifier:
+    3.4 s alone, 8 s after test_parallel_workers_do_not_oversubscribe)."""
+    yield
+    import threading
+
+    if any(thread.name == "ExecutorManagerThread" for thread in threading.enumerate()):
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
