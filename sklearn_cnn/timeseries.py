@@ -59,7 +59,7 @@ class _SeriesEstimator:
     _samples = "series"
     # Series of widely different scales (counts from 1 to 20,000 in Covid3Month) give
     # batches whose batch-norm statistics the running ones miss.
-    _eval_gap_fix = (EVAL_GAP_FIX[:-1] + "; when the series differ widely in scale, "
+    _eval_gap_fix = (EVAL_GAP_FIX + " When the series differ widely in scale: "
                      "normalize='series' or batch_norm=False.")
     _input_axes = ("channels", "time points")
     _parameter_constraints: dict = {
